@@ -1,0 +1,119 @@
+"""Task base class, metadata and registry.
+
+A task gives train / validation / test splits of raw text plus metadata saying how to model and score
+it. Three kinds exist:
+
+- ``classification``: ``Split.texts`` are inputs, ``Split.labels`` integer classes.
+- ``lm``: ``Split.texts`` are documents of one corpus; the pipeline joins them (with an eos id after
+  each) into one token stream and cuts next-token windows.
+- ``seq2seq``: ``Split.texts`` are sources, ``Split.targets`` the outputs. Models read
+  ``source <bos> target <eos>`` causally and are scored on the target tokens only.
+
+Example:
+>>> import kerasllm as kl
+>>> task = kl.data.get_task("negation_sentiment")
+>>> task.info.kind, task.info.num_classes
+('classification', 2)
+>>> len(task.split("train").texts) == len(task.split("train").labels)
+True
+"""
+
+import dataclasses
+from typing import Optional
+
+from kerasllm.errors import ConfigError
+from kerasllm.registry import Registry
+
+TASKS = Registry("task")
+
+KINDS = ("classification", "lm", "seq2seq")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInfo:
+    """What a task is and how it is scored.
+
+    Args:
+        name: registry name.
+        kind: "classification", "lm" or "seq2seq".
+        metric: headline metric, one of "accuracy", "perplexity", "bits_per_char", "token_accuracy".
+        num_classes: number of classes (classification only).
+        tokenizer: the tokenizer that suits the task by default ("word", "char", ...).
+        tokenizer_options: keyword arguments for that tokenizer (e.g. {"split": "whitespace"}).
+        max_length: a sensible default sequence length in tokens.
+        class_names: optional names of the classes, in id order.
+        notes: anything a user must know about the splits (e.g. how validation was carved).
+    """
+
+    name: str
+    kind: str
+    metric: str
+    num_classes: Optional[int] = None
+    tokenizer: str = "word"
+    tokenizer_options: dict = dataclasses.field(default_factory=dict)
+    max_length: int = 128
+    class_names: Optional[tuple] = None
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ConfigError(f"Task kind must be one of {KINDS}, got '{self.kind}'.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split of a task: texts, plus labels (classification) or targets (seq2seq)."""
+
+    texts: list
+    labels: Optional[list] = None
+    targets: Optional[list] = None
+
+    def __len__(self):
+        return len(self.texts)
+
+
+class Task:
+    """Base class: subclasses set `info` and implement `_load_split(name) -> Split`.
+
+    Splits are loaded once and cached.
+    """
+
+    info: TaskInfo = None
+
+    def __init__(self):
+        self._splits = {}
+
+    def split(self, name):
+        """Returns the `Split` called `name` ("train", "validation" or "test")."""
+        if name not in SPLITS:
+            raise ConfigError(f"Unknown split '{name}'. Use one of: {', '.join(SPLITS)}.")
+        if name not in self._splits:
+            self._splits[name] = self._load_split(name)
+        return self._splits[name]
+
+    def _load_split(self, name):
+        raise NotImplementedError
+
+    def train_texts(self):
+        """All training text a tokenizer may be fitted on (inputs, and targets for seq2seq)."""
+        train = self.split("train")
+        return list(train.texts) + list(train.targets or [])
+
+
+def register_task(name):
+    """Registers a `Task` subclass (or factory) under `name`."""
+    return TASKS.register(name)
+
+
+def get_task(name, data_dir=None, **kwargs):
+    """Builds a task by name. Real datasets read `data_dir/<name>/`; built-in tasks ignore data_dir.
+
+    Example: `get_task("sst2", data_dir="../shared/data")`, `get_task("mqar", seed=1)`.
+    """
+    return TASKS.get(name)(data_dir=data_dir, **kwargs)
+
+
+def list_tasks():
+    """Names of the registered tasks."""
+    return TASKS.names()
