@@ -1,0 +1,34 @@
+"""Shared pytest fixtures.
+
+- `shared_data`: the folder of real datasets beside the repository (`<repo>/../shared/data`), laid out as
+  `--data-dir` expects; tests that use it are skipped where it is absent.
+- Every test runs offline: dataset downloads go through `kerasllm.data.download.urlopen`, which is
+  replaced by a function that fails like a machine without network. Tests that exercise downloads
+  replace it again with their own fake server.
+"""
+
+import pathlib
+import urllib.error
+
+import pytest
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Path of the shared real-data folder (`<repo>/../shared/data`); skips the test if it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real datasets not found at {SHARED_DATA} (expected beside the repository)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Makes any dataset download fail as it would offline (tests never use the network)."""
+    from kerasllm.data import download
+
+    def refuse(request, timeout=None):
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(download, "urlopen", refuse)
