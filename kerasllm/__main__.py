@@ -1,0 +1,7 @@
+"""`python -m kerasllm` runs the CLI."""
+
+import sys
+
+from kerasllm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,135 @@
+"""Command line: parses arguments and calls the library; no logic of its own.
+
+    kerasllm train --task negation_sentiment --arch lstm --epochs 3
+    kerasllm evaluate RUN_DIR --split test
+    kerasllm archs | tasks
+
+User errors print one line to stderr and exit with code 2.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (plus a pointer to --help) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_train(subparsers):
+    p = subparsers.add_parser("train", help="train one architecture on one task",
+                              description="Train one architecture on one task into a run directory.")
+    p.add_argument("--task", help="task name (see `kerasllm tasks`)")
+    p.add_argument("--arch", help="architecture name (see `kerasllm archs`)")
+    p.add_argument("--data-dir", help="parent folder of real datasets: reads DATA_DIR/<task>/")
+    p.add_argument("--out", help="run directory (default: a new folder under ./runs/); reusing an "
+                                 "unfinished one resumes it")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="passes over the training data (default 3)")
+    length.add_argument("--steps", type=int, help="optimizer steps instead of epochs")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-length", type=int, help="tokens per sequence (default: the task's)")
+    p.add_argument("--hidden-dim", type=int)
+    p.add_argument("--num-layers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--tokenizer", help="tokenizer name (default: the task's)")
+    p.add_argument("--config", help="a JSON or YAML file of settings (e.g. a run's config.json)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="any setting, e.g. learning_rate=3e-4 arch_options.num_heads=8")
+    p.set_defaults(run=_train)
+
+
+def _add_evaluate(subparsers):
+    p = subparsers.add_parser("evaluate", help="evaluate a finished run on a split",
+                              description="Evaluate a finished run's model on a split; prints JSON.")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--data-dir", help="read the dataset from here instead of the run's data_dir")
+    p.set_defaults(run=_evaluate)
+
+
+def build_parser():
+    parser = _Parser(prog="kerasllm", description="Compare text-model architectures on the same footing.")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(subparsers)
+    _add_evaluate(subparsers)
+    subparsers.add_parser("archs", help="list architectures").set_defaults(run=_archs)
+    subparsers.add_parser("tasks", help="list tasks").set_defaults(run=_tasks)
+    return parser
+
+
+FLAGS = ("task", "arch", "data_dir", "epochs", "steps", "batch_size", "max_length", "hidden_dim",
+         "num_layers", "seed", "tokenizer")
+
+
+def _train(args):
+    from kerasllm.config import TrainConfig
+    from kerasllm.training import Trainer
+
+    values = TrainConfig.from_file(args.config).to_dict() if args.config else {}
+    values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
+    if args.epochs is not None:
+        values.pop("steps", None)
+    if args.steps is not None:
+        values.pop("epochs", None)
+    if not values.get("task") or not values.get("arch"):
+        raise _usage_error("train needs --task and --arch (or a --config that sets them).")
+    config = TrainConfig.from_dict(values).with_overrides(args.overrides)
+    trainer = Trainer(config, run_dir=args.out)
+    print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""))
+    metrics = trainer.fit()
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def _evaluate(args):
+    from kerasllm.training import Trainer
+
+    trainer = Trainer.from_run_dir(args.run_dir, data_dir=args.data_dir)
+    print(json.dumps(trainer.evaluate(args.split), indent=2, sort_keys=True))
+
+
+def _archs(args):
+    from kerasllm.models.backbone import BACKBONES
+
+    for name in BACKBONES.names():
+        print(f"{name:12s} {_summary(BACKBONES.get(name))}")
+
+
+def _tasks(args):
+    from kerasllm.data.base import TASKS
+
+    for name in TASKS.names():
+        cls = TASKS.get(name)
+        info = cls.info
+        print(f"{name:20s} {info.kind:15s} {info.metric:15s} {_summary(cls)}")
+
+
+def _summary(obj):
+    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+
+
+def _usage_error(message):
+    from kerasllm.errors import ConfigError
+
+    return ConfigError(message)
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off stderr
+    args = build_parser().parse_args(argv)
+    from kerasllm.errors import KerasLLMError
+
+    try:
+        args.run(args)
+    except KerasLLMError as error:
+        print(f"kerasllm {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"kerasllm {args.command}: interrupted. Completed epochs are checkpointed; "
+              "run the same command to resume.", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,198 @@
+"""The typed configuration of one training run.
+
+A `TrainConfig` is what a run directory's config.json holds; unknown keys are rejected with a
+did-you-mean, values are checked, and `key=value` strings from the CLI are parsed by field type.
+
+Example:
+>>> from kerasllm.config import TrainConfig
+>>> config = TrainConfig.from_dict({"task": "mqar", "arch": "lstm", "epochs": 2})
+>>> config = config.with_overrides(["hidden_dim=64", "arch_options.bidirectional=false"])
+>>> config.hidden_dim, config.arch_options
+(64, {'bidirectional': False})
+"""
+
+import dataclasses
+import difflib
+import json
+import typing
+from typing import Optional
+
+from kerasllm.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's result. `None` means "the task's or architecture's default".
+
+    Args:
+        task, arch: registry names (`kerasllm tasks`, `kerasllm archs`).
+        data_dir: parent folder of real datasets (`data_dir/<task>/`).
+        seed: seeds data order, initialization and dropout.
+        tokenizer, tokenizer_options: tokenizer name and keyword arguments (task default if None).
+        task_options: keyword arguments for the task (e.g. sizes of a generated task).
+        max_length: tokens per sequence (task default if None).
+        hidden_dim, num_layers, dropout, position: shared backbone settings.
+        arch_options: extra keyword arguments of the backbone (num_heads, kernel_size, ...).
+        pooling, tie_weights: head settings (classifier pooling; tie LM input/output embeddings).
+        epochs, steps: train for whole passes over the data, or for a number of optimizer steps.
+        eval_every: steps between validations when training by steps.
+        batch_size, learning_rate, weight_decay, warmup_ratio, min_lr_ratio, clipnorm,
+        label_smoothing: optimization (AdamW, linear warm-up then cosine decay, global clipping).
+        early_stopping_patience: stop after this many validations without improvement.
+        mixed_precision, jit_compile, steps_per_execution: speed switches.
+    """
+
+    task: str
+    arch: str
+    data_dir: Optional[str] = None
+    seed: int = 0
+    tokenizer: Optional[str] = None
+    tokenizer_options: dict = dataclasses.field(default_factory=dict)
+    task_options: dict = dataclasses.field(default_factory=dict)
+    max_length: Optional[int] = None
+    hidden_dim: int = 128
+    num_layers: int = 2
+    dropout: float = 0.1
+    position: Optional[str] = None
+    arch_options: dict = dataclasses.field(default_factory=dict)
+    pooling: str = "mean"
+    tie_weights: bool = True
+    epochs: Optional[int] = None
+    steps: Optional[int] = None
+    eval_every: Optional[int] = None
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    min_lr_ratio: float = 0.1
+    clipnorm: float = 1.0
+    label_smoothing: float = 0.0
+    early_stopping_patience: Optional[int] = None
+    mixed_precision: bool = False
+    jit_compile: bool = True
+    steps_per_execution: int = 1
+
+    def __post_init__(self):
+        self._check()
+
+    def _check(self):
+        at_least_one = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "epochs", "steps",
+                        "eval_every", "max_length", "early_stopping_patience"]
+        for name in at_least_one:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}.")
+        for name in ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]:
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+        for name in ["learning_rate", "clipnorm"]:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}.")
+        if self.epochs is not None and self.steps is not None:
+            raise ConfigError("Give either epochs or steps, not both.")
+
+    @classmethod
+    def fields(cls):
+        return {f.name: f for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values):
+        """Builds a config from a dict, rejecting unknown keys."""
+        known = cls.fields()
+        for key in values:
+            if key not in known:
+                hint = difflib.get_close_matches(key, list(known), n=1)
+                suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+                raise ConfigError(f"Unknown setting '{key}'.{suggestion}")
+        for required in ("task", "arch"):
+            if not values.get(required):
+                raise ConfigError(f"The setting '{required}' is required (e.g. --{required} ...).")
+        coerced = {key: _coerce(key, value, known[key].type) for key, value in values.items()}
+        return cls(**coerced)
+
+    @classmethod
+    def from_file(cls, path):
+        """Reads a JSON or YAML (safe_load) file."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise ConfigError(f"Cannot read config file {path}: {e.strerror}.")
+        try:
+            if str(path).endswith((".yaml", ".yml")):
+                import yaml
+
+                values = yaml.safe_load(text)
+            else:
+                values = json.loads(text)
+        except Exception as e:  # yaml and json raise different types; both mean a malformed file.
+            raise ConfigError(f"Config file {path} is not valid {'YAML' if str(path).endswith(('yaml', 'yml')) else 'JSON'}: {e}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"Config file {path} must hold a mapping of settings.")
+        return cls.from_dict(values)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return self.from_dict({**self.to_dict(), **changes})
+
+    def with_overrides(self, assignments):
+        """Applies `key=value` strings; `a.b=v` sets key b of the dict setting a."""
+        values = self.to_dict()
+        for assignment in assignments:
+            if "=" not in assignment:
+                raise ConfigError(f"Expected key=value, got '{assignment}'.")
+            key, raw = assignment.split("=", 1)
+            if "." in key:
+                parent, child = key.split(".", 1)
+                if parent not in values or not isinstance(values[parent], dict):
+                    raise ConfigError(f"'{parent}' is not a dict setting; cannot set '{key}'.")
+                values[parent] = {**values[parent], child: _parse_scalar(raw)}
+            else:
+                values[key] = raw
+        return self.from_dict(values)
+
+
+def _parse_scalar(raw):
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, 'none' -> None, JSON for lists/dicts, else the string."""
+    lowered = raw.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _coerce(key, value, annotation):
+    """Converts CLI strings (and JSON numbers) to the field's declared type."""
+    optional = typing.get_origin(annotation) is typing.Union
+    base = [a for a in typing.get_args(annotation) if a is not type(None)][0] if optional else annotation
+    if isinstance(value, str) and base is not str:
+        value = _parse_scalar(value)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{key} cannot be empty.")
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}.")
+        return value
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{key} must be an integer, got {value!r}.")
+        return int(value)
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}.")
+        return float(value)
+    if base is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}.")
+        return dict(value)
+    return value

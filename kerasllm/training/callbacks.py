@@ -1,0 +1,90 @@
+"""Callbacks the Trainer adds to every fit: throughput and crash-safe checkpoints.
+
+Example:
+>>> throughput = Throughput(tokens_per_step=32 * 64)
+"""
+
+import math
+import os
+import time
+
+import keras
+
+from kerasllm.training.run_dir import write_json_atomic
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds `tokens_per_second` (real input tokens) and `epoch_seconds` to each epoch's logs.
+
+    Put it before the TensorBoard callback so TensorBoard records the values.
+
+    Args:
+        tokens_per_step: average number of non-pad input tokens in one training batch.
+    """
+
+    def __init__(self, tokens_per_step):
+        super().__init__()
+        self.tokens_per_step = tokens_per_step
+        self.train_seconds = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        self.train_seconds += seconds
+        if logs is not None:
+            logs["epoch_seconds"] = seconds
+            logs["tokens_per_second"] = self.tokens_per_step * self.params["steps"] / max(seconds, 1e-9)
+
+
+def save_model_atomic(model, path):
+    """Saves a `.keras` file under a temporary name, then renames it over `path`."""
+    path = str(path)
+    tmp = path[: -len(".keras")] + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """After every epoch saves `last.keras` (with optimizer state), `best.keras` when the monitored
+    validation value improves, then `state.json`; each write is atomic, so a kill at any moment
+    leaves the previous complete checkpoint.
+
+    Args:
+        run: the `RunDirectory`.
+        monitor: logs key to watch, e.g. "val_accuracy".
+        mode: "max" or "min".
+        state: the state loaded from a previous (interrupted) attempt, or None.
+        train_seconds_so_far: training time spent before this attempt.
+    """
+
+    def __init__(self, run, monitor, mode, state=None, throughput=None):
+        super().__init__()
+        self.run, self.monitor, self.mode = run, monitor, mode
+        self.throughput = throughput
+        state = state or {}
+        self.best = state.get("best", -math.inf if mode == "max" else math.inf)
+        self.best_epoch = state.get("best_epoch")
+        self.history = state.get("history", [])
+        self.seconds_before = state.get("train_seconds", 0.0)
+
+    def _improved(self, value):
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        value = logs.get(self.monitor)
+        if value is None or math.isnan(value):
+            return  # NaN: TerminateOnNaN stops; the last good checkpoint stays.
+        save_model_atomic(self.model, self.run.last_checkpoint)
+        if self._improved(value):
+            self.best, self.best_epoch = float(value), epoch + 1
+            save_model_atomic(self.model, self.run.best_checkpoint)
+        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+        write_json_atomic(self.run.state_path, self.state(epoch + 1))
+
+    def state(self, epochs_done):
+        seconds = self.seconds_before + (self.throughput.train_seconds if self.throughput else 0.0)
+        return {"epoch": epochs_done, "best": self.best, "best_epoch": self.best_epoch,
+                "monitor": self.monitor, "history": self.history, "train_seconds": seconds}

@@ -1,0 +1,101 @@
+"""The tf.data front end: padding, masks, LM windows, seq2seq weights, deterministic resumable order."""
+
+import numpy as np
+import pytest
+
+from kerasllm.data.base import Split, Task, TaskInfo
+from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
+from kerasllm.errors import ConfigError, DataError
+from kerasllm.tokenizers import get_tokenizer
+from kerasllm.tokenizers.base import BOS_ID, EOS_ID
+
+
+class InMemoryTask(Task):
+    def __init__(self, kind, splits, num_classes=None):
+        super().__init__()
+        self.info = TaskInfo(name="memory", kind=kind, metric="accuracy", num_classes=num_classes)
+        self._data = splits
+
+    def _load_split(self, name):
+        return self._data[name]
+
+
+def char_tokenizer(texts):
+    return get_tokenizer("char").fit(texts)
+
+
+def test_classification_is_right_padded_truncated_and_masked():
+    split = Split(texts=["abc", "a", "abcdefgh", ""], labels=[0, 1, 1, 0])
+    task = InMemoryTask("classification", {"train": split}, num_classes=2)
+    tok = char_tokenizer(split.texts)
+    encoded = encode_split(task, "train", tok, max_length=5)
+    assert encoded.token_ids.shape == (4, 5)
+    np.testing.assert_array_equal(encoded.padding_mask.sum(1), [3, 1, 5, 1])  # empty text -> one unk
+    np.testing.assert_array_equal(encoded.token_ids[0], tok.encode("abc") + [0, 0])
+    np.testing.assert_array_equal(encoded.targets, [0, 1, 1, 0])
+    assert encoded.weights is None
+
+
+def test_lm_windows_shift_by_one_and_cover_the_stream_once():
+    docs = ["hello world", "the quick brown fox jumps"]
+    task = InMemoryTask("lm", {"train": Split(texts=docs)})
+    tok = char_tokenizer(docs)
+    encoded = encode_split(task, "train", tok, max_length=8)
+    stream = tok.encode(docs[0]) + [EOS_ID] + tok.encode(docs[1]) + [EOS_ID]
+    np.testing.assert_array_equal(encoded.token_ids[:, 1:][encoded.weights[:, :-1] > 0],
+                                  encoded.targets[:, :-1][encoded.weights[:, :-1] > 0])
+    # Every token after the first is predicted exactly once, in order.
+    assert encoded.num_target_tokens == len(stream) - 1
+    np.testing.assert_array_equal(encoded.targets[encoded.weights > 0], stream[1:])
+    np.testing.assert_array_equal(encoded.token_ids[encoded.weights > 0], stream[:-1])
+    assert encoded.num_characters == sum(len(d) + 1 for d in docs)
+
+
+def test_seq2seq_weights_only_the_target_and_eos():
+    task = InMemoryTask("seq2seq", {"train": Split(texts=["ab"], targets=["cd"])})
+    tok = char_tokenizer(["abcd"])
+    encoded = encode_split(task, "train", tok, max_length=8)
+    a, b, c, d = tok.encode("abcd")
+    np.testing.assert_array_equal(encoded.token_ids[0], [a, b, BOS_ID, c, d, EOS_ID, 0, 0])
+    np.testing.assert_array_equal(encoded.targets[0], [b, BOS_ID, c, d, EOS_ID, 0, 0, 0])
+    np.testing.assert_array_equal(encoded.weights[0], [0, 0, 1, 1, 1, 0, 0, 0])
+
+
+def test_errors_name_the_problem():
+    task = InMemoryTask("classification", {"train": Split(texts=[], labels=[])}, num_classes=2)
+    with pytest.raises(DataError, match="train split of task 'memory' is empty"):
+        encode_split(task, "train", char_tokenizer(["a"]), 4)
+    with pytest.raises(ConfigError, match="max_length must be at least 1"):
+        encode_split(task, "train", char_tokenizer(["a"]), 0)
+    seq = InMemoryTask("seq2seq", {"train": Split(texts=["abcdef"], targets=["x"])})
+    with pytest.raises(DataError, match="no room for any target"):
+        encode_split(seq, "train", char_tokenizer(["abcdefx"]), 3)
+
+
+def _batches(dataset, n):
+    return [features["token_ids"].numpy() for features, *_ in dataset.take(n)]
+
+
+def test_training_order_is_seeded_and_resumes_exactly():
+    texts = [chr(ord("a") + i) * (i % 5 + 1) for i in range(10)]
+    task = InMemoryTask("classification", {"train": Split(texts=texts, labels=[i % 2 for i in range(10)])}, 2)
+    encoded = encode_split(task, "train", char_tokenizer(texts), 6)
+    full = _batches(training_dataset(encoded, batch_size=3, seed=7), 8)
+    again = _batches(training_dataset(encoded, batch_size=3, seed=7), 8)
+    resumed = _batches(training_dataset(encoded, batch_size=3, seed=7, skip_batches=5), 3)
+    other = _batches(training_dataset(encoded, batch_size=3, seed=8), 8)
+    np.testing.assert_array_equal(np.stack(full), np.stack(again))
+    np.testing.assert_array_equal(np.stack(full[5:]), np.stack(resumed))
+    assert not np.array_equal(np.stack(full), np.stack(other))
+    # Each pass over the data is a permutation: the first 3 batches (9 examples) are distinct rows.
+    rows = {tuple(r) for b in full[:3] for r in b}
+    assert len(rows) == 9
+
+
+def test_evaluation_covers_every_example_once_in_order():
+    texts = [f"text {i}" for i in range(7)]
+    task = InMemoryTask("classification", {"test": Split(texts=texts, labels=[0] * 7)}, 2)
+    encoded = encode_split(task, "test", char_tokenizer(texts), 8)
+    batches = [f["token_ids"].numpy() for f, _ in evaluation_dataset(encoded, batch_size=3)]
+    assert [len(b) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), encoded.token_ids)

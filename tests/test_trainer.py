@@ -1,0 +1,117 @@
+"""End to end through the one Trainer: run directory, metrics, resume, reproducibility, errors."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kerasllm.errors import RunDirectoryError, TrainingError
+from kerasllm.training import Trainer
+
+TINY = {"hidden_dim": 16, "num_layers": 1, "batch_size": 16, "dropout": 0.1,
+        "task_options": {"num_train": 128, "num_validation": 32, "num_test": 32}}
+
+
+def config(**changes):
+    return {"task": "negation_sentiment", "arch": "gru", "epochs": 2, **TINY, **changes}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "gru"
+    metrics = Trainer(config(), run_dir=out).fit()
+    return out, metrics
+
+
+def test_run_directory_holds_everything(finished_run):
+    out, metrics = finished_run
+    for name in ["config.json", "manifest.json", "metrics.json", "model.keras", "tokenizer.json"]:
+        assert (out / name).is_file(), name
+    assert list((out / "train").glob("events.out.tfevents.*"))
+    assert list((out / "validation").glob("events.out.tfevents.*"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and manifest["backend"] == keras.backend.backend()
+    assert {"keras", "keras_hub", "kerasllm", "python"} <= set(manifest["versions"])
+    assert manifest["parameters"] == metrics["parameters"] > 0
+    for key in ["validation_accuracy", "validation_macro_f1", "validation_loss", "test_accuracy",
+                "test_macro_f1", "train_tokens_per_second", "train_seconds"]:
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert metrics["epochs"] == 2 and metrics["steps"] == 2 * math.ceil(128 / 16)
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def test_finished_run_is_never_overwritten(finished_run):
+    out, _ = finished_run
+    before = (out / "metrics.json").read_text()
+    with pytest.raises(RunDirectoryError, match="finished"):
+        Trainer(config(), run_dir=out)
+    assert (out / "metrics.json").read_text() == before
+
+
+def test_evaluate_reopens_the_saved_model(finished_run):
+    out, metrics = finished_run
+    again = Trainer.from_run_dir(out).evaluate("test")
+    assert again["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert again["loss"] == pytest.approx(metrics["test_loss"], rel=1e-5)
+
+
+def test_same_seed_same_metrics_and_interrupted_run_resumes(tmp_path, finished_run):
+    _, reference = finished_run
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(), run_dir=out).fit(callbacks=[StopAfterFirstEpoch()])
+    assert not (out / "metrics.json").exists()
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 1
+    with pytest.raises(RunDirectoryError, match="different config"):
+        Trainer(config(hidden_dim=32), run_dir=out)
+    trainer = Trainer(config(), run_dir=out)
+    assert trainer.run.resuming
+    resumed = trainer.fit()
+    assert resumed["epochs"] == 2
+    for key in ["validation_loss", "test_loss", "test_accuracy"]:
+        assert resumed[key] == pytest.approx(reference[key], abs=1e-5), key
+
+
+def test_seq2seq_task_trains_a_causal_lm_scored_on_targets(tmp_path):
+    metrics = Trainer({"task": "selective_copy", "arch": "transformer", "steps": 4, "hidden_dim": 16,
+                       "num_layers": 1, "batch_size": 8, "arch_options": {"num_heads": 2},
+                       "task_options": {"num_train": 64, "num_validation": 16, "num_test": 16}},
+                      run_dir=tmp_path / "copy").fit()
+    assert metrics["steps"] == 4 and metrics["headline_metric"] == "token_accuracy"
+    assert 0.0 <= metrics["test_token_accuracy"] <= 1.0
+    assert metrics["test_perplexity"] == pytest.approx(math.exp(metrics["test_loss"]), rel=1e-6)
+
+
+def test_lm_loss_is_token_weighted_cross_entropy(tmp_path, shared_data):
+    trainer = Trainer({"task": "tiny_shakespeare", "arch": "lstm", "data_dir": str(shared_data),
+                       "steps": 4, "hidden_dim": 16, "num_layers": 1, "batch_size": 8, "max_length": 32},
+                      run_dir=tmp_path / "lm")
+    metrics = trainer.fit()
+    encoded = trainer.encoded("validation")
+    subset = slice(0, 50)
+    logits = trainer.model.predict({"token_ids": encoded.token_ids[subset],
+                                    "padding_mask": encoded.padding_mask[subset]}, verbose=0)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, encoded.targets[subset][..., None], -1)[..., 0]
+    weights = encoded.weights[subset]
+    expected = float((nll * weights).sum() / weights.sum())
+    trainer._encoded["validation"] = type(encoded)(encoded.token_ids[subset], encoded.targets[subset],
+                                                   weights, encoded.num_characters)
+    assert trainer.evaluate("validation")["loss"] == pytest.approx(expected, rel=1e-4)
+    assert metrics["validation_bits_per_char"] == pytest.approx(
+        metrics["validation_loss"] / math.log(2) * 1.0, rel=0.01)  # char tokens: ~1 token per char
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path):
+    trainer = Trainer(config(learning_rate=1e12, clipnorm=1e30, epochs=2), run_dir=tmp_path / "nan")
+    with pytest.raises(TrainingError, match="NaN"):
+        trainer.fit()
+    assert not (tmp_path / "nan" / "metrics.json").exists()
