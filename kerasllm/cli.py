@@ -2,6 +2,8 @@
 
     kerasllm train --task negation_sentiment --arch lstm --epochs 3
     kerasllm evaluate RUN_DIR --split test
+    kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--out DIR]
+    kerasllm report OUT [OUT2 ...]
     kerasllm archs | tasks
 
 User errors print one line to stderr and exit with code 2.
@@ -52,11 +54,69 @@ def _add_evaluate(subparsers):
     p.set_defaults(run=_evaluate)
 
 
+def _names(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated names, e.g. gru,transformer")
+    return names
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: '{text}'")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _add_bench(subparsers):
+    p = subparsers.add_parser(
+        "bench", help="compare architectures: a suite of tasks x archs x seeds",
+        description="Run a benchmark suite (tasks x architectures x seeds) through the one Trainer, "
+                    "then write results.csv, results.md and plots into OUT. Rerunning with the same "
+                    "--out resumes: finished runs are reused, unfinished ones resume from their checkpoint.")
+    p.add_argument("suite", nargs="?", default="quick",
+                   help="quick (default), classification, lm, diagnostics, or a .py/.json/.yaml suite file")
+    p.add_argument("--archs", type=_names, metavar="A,B", help="comma-separated architectures (default: the suite's)")
+    p.add_argument("--tasks", type=_names, metavar="T,U", help="comma-separated cells or tasks (default: the suite's)")
+    p.add_argument("--params", type=_positive(int), metavar="N", help="size every architecture to N parameters (+-5%%)")
+    p.add_argument("--seeds", type=_positive(int), metavar="K", help="seeds per cell: 0..K-1 (default: the suite's)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive(int), metavar="N", help="train every run for N epochs")
+    budget.add_argument("--steps", type=_positive(int), metavar="N", help="train every run for N optimizer steps")
+    p.add_argument("--time-budget", type=_positive(float), metavar="SECONDS",
+                   help="stop every run after this much training wall clock (the step budget stays the "
+                        "cap and the learning-rate schedule's length)")
+    p.add_argument("--data-dir", help="parent folder of real datasets: reads DATA_DIR/<task>/")
+    p.add_argument("--out", help="bench folder (default: runs/<suite>/<timestamp>/); reusing one resumes it")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
+    p.set_defaults(run=_bench)
+
+
+def _add_report(subparsers):
+    p = subparsers.add_parser(
+        "report", help="rebuild tables and plots from bench folders",
+        description="Rebuild results.csv, results.md and plots from the run directories of one or "
+                    "several bench folders (merged).")
+    p.add_argument("benches", nargs="+", metavar="OUT", help="bench folders")
+    p.add_argument("--out", help="where to write (default: the bench folder itself, or "
+                                 "runs/report/<timestamp>/ for several)")
+    p.set_defaults(run=_report)
+
+
 def build_parser():
     parser = _Parser(prog="kerasllm", description="Compare text-model architectures on the same footing.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(subparsers)
     _add_evaluate(subparsers)
+    _add_bench(subparsers)
+    _add_report(subparsers)
     subparsers.add_parser("archs", help="list architectures").set_defaults(run=_archs)
     subparsers.add_parser("tasks", help="list tasks").set_defaults(run=_tasks)
     return parser
@@ -90,6 +150,42 @@ def _evaluate(args):
 
     trainer = Trainer.from_run_dir(args.run_dir, data_dir=args.data_dir)
     print(json.dumps(trainer.evaluate(args.split), indent=2, sort_keys=True))
+
+
+def _bench(args):
+    from kerasllm.bench import default_bench_path, load_suite, plan, run_bench, select
+
+    suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
+                   seeds=args.seeds, epochs=args.epochs, steps=args.steps, time_budget=args.time_budget,
+                   data_dir=args.data_dir)
+    out = args.out or default_bench_path(suite.name)
+    if args.dry_run:
+        runs = plan(suite, out)
+        print(f"bench '{suite.name}': {len(runs)} runs into {out}"
+              + (f", sized to {suite.params:,} parameters" if suite.params else "")
+              + (f", {suite.time_budget:g} s each" if suite.time_budget else ""))
+        for run in runs:
+            c = run.config
+            budget = f"steps={c.steps}" if c.steps is not None else f"epochs={c.epochs or 'default'}"
+            print(f"{run.name:45s} {budget} hidden_dim={c.hidden_dim} num_layers={c.num_layers} "
+                  f"task_options={json.dumps(c.task_options, sort_keys=True)}")
+        return
+    result = run_bench(suite, out, log=lambda line: print(line, flush=True), command=["kerasllm", *sys.argv[1:]])
+    if result.failed and len(result.failed) == len(result.outcomes):
+        from kerasllm.errors import TrainingError
+
+        raise TrainingError(f"every run failed (first: {result.failed[0].name}: {result.failed[0].error}).")
+
+
+def _report(args):
+    from kerasllm.bench import report
+
+    outputs = report(args.benches, out=args.out)
+    print(outputs.markdown)
+    for row in outputs.dropped:
+        print(f"note: {row['task']}/{row['arch']}/seed{row['seed']} of {row['bench']} is also in an earlier "
+              "folder; the earlier one is used.")
+    print(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {outputs.out / 'plots'}")
 
 
 def _archs(args):

@@ -34,11 +34,13 @@ def test_archs_and_tasks_list_everything(capsys):
     (["train", "--arch", "cnn"], "needs --task and --arch"),
     (["evaluate", "/nonexistent/run"], "not a finished kerasllm run"),
 ])
-def test_user_errors_are_one_line_exit_2(capsys, argv, message):
+def test_user_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()  # nothing half-made is left behind
 
 
 def test_argparse_errors_are_one_line_too():

@@ -25,7 +25,8 @@ from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
 from kerasllm.models import CausalLM, TextClassifier, get_backbone
-from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
+from kerasllm.models.backbone import BACKBONES
+from kerasllm.tokenizers.base import TOKENIZERS, Tokenizer, get_tokenizer
 from kerasllm.training.callbacks import Checkpointer, Throughput, save_model_atomic
 from kerasllm.training.losses import SparseCrossEntropy
 from kerasllm.training.metrics import LOWER_IS_BETTER, derived_metrics, metrics_for
@@ -56,6 +57,8 @@ class Trainer:
         self.task = get_task(self.config.task, data_dir=self.config.data_dir, **self.config.task_options)
         self.info = self.task.info
         self.max_length = self.config.max_length or self.info.max_length
+        BACKBONES.get(self.config.arch)  # fail on an unknown name before creating any directory
+        TOKENIZERS.get(self.config.tokenizer or self.info.tokenizer)
         self.run = RunDirectory.prepare(run_dir or default_run_path(self.config, runs_root), self.config)
         self.tokenizer = self._tokenizer()
         self._encoded = {}

@@ -1,0 +1,26 @@
+"""Benchmarks: suites of cells x architectures x seeds through the one Trainer, and their reports.
+
+    kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--out DIR]
+    kerasllm report OUT [OUT2 ...]
+
+Example:
+>>> import kerasllm.bench as bench
+>>> suite = bench.select(bench.load_suite("quick"), archs=["gru", "transformer"], seeds=3)
+>>> len(bench.plan(suite, "/tmp/out"))
+18
+>>> result = bench.run_bench(suite, "/tmp/out")                   # doctest: +SKIP
+"""
+
+from kerasllm.bench.callbacks import PeakMemory, TimeBudget
+from kerasllm.bench.report import report, write_report
+from kerasllm.bench.results import collect_rows, read_run
+from kerasllm.bench.runner import BenchResult, default_bench_path, run_bench
+from kerasllm.bench.sizing import Sizer, SizingResult
+from kerasllm.bench.stats import mean_std, regularized_incomplete_beta, welch_t_test
+from kerasllm.bench.suite import Cell, PlannedRun, Suite, list_suites, load_suite, plan, select
+
+__all__ = [
+    "BenchResult", "Cell", "PeakMemory", "PlannedRun", "Sizer", "SizingResult", "Suite", "TimeBudget",
+    "collect_rows", "default_bench_path", "list_suites", "load_suite", "mean_std", "plan", "read_run",
+    "regularized_incomplete_beta", "report", "run_bench", "select", "welch_t_test", "write_report",
+]

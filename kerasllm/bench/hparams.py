@@ -1,0 +1,62 @@
+"""TensorBoard HParams for benchmark runs, so `tensorboard --logdir OUT` can sort and filter them.
+
+Each finished run directory gets one event file at its top level holding the run's hyperparameters
+(`hp.hparams`, the plugin's session data) and its final metrics as scalars tagged `final/<metric>`.
+The Trainer's TensorBoard callback already writes `train/` and `validation/` scalars below it, so
+TensorBoard's run names read `<task>/<arch>/seed<k>/train` and overlay every architecture.
+LM text samples are not logged: generation is not part of the bench.
+
+Example:
+>>> write_hparams(run_dir, {"arch": "gru", "seed": 0}, {"test_accuracy": 0.9}, step=300)  # doctest: +SKIP
+"""
+
+import math
+
+HPARAMS_FILE_SUFFIX = ".hparams"
+
+
+def hparams_of(config, label, parameters):
+    """The hyperparameters shown for one run (strings, ints, floats and bools only)."""
+    return {
+        "task": label,
+        "task_name": config.task,
+        "arch": config.arch,
+        "params": int(parameters) if parameters is not None else -1,
+        "hidden_dim": config.hidden_dim,
+        "num_layers": config.num_layers,
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "steps": config.steps if config.steps is not None else -1,
+        "epochs": config.epochs if config.epochs is not None else -1,
+    }
+
+
+def final_metrics(metrics):
+    """The numeric final metrics worth charting: validation_* and test_* except timings."""
+    return {
+        key: float(value) for key, value in metrics.items()
+        if key.startswith(("validation_", "test_")) and not key.endswith("_seconds")
+        and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    }
+
+
+def write_hparams(run_dir, hparams, metrics, step=0):
+    """Writes the HParams session data and `final/<metric>` scalars into `run_dir`.
+
+    Args:
+        run_dir: the run directory (TensorBoard treats it as one run).
+        hparams: dict of name -> str / int / float / bool.
+        metrics: dict of name -> float, written as scalars tagged `final/<name>` at `step`.
+        step: the training step the final metrics belong to.
+    """
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    writer = tf.summary.create_file_writer(str(run_dir), filename_suffix=HPARAMS_FILE_SUFFIX)
+    with writer.as_default():
+        hp.hparams(hparams, trial_id=f"{hparams.get('task')}/{hparams.get('arch')}/seed{hparams.get('seed')}")
+        for name, value in metrics.items():
+            tf.summary.scalar(f"final/{name}", value, step=step)
+    writer.flush()
+    writer.close()

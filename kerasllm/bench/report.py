@@ -1,0 +1,234 @@
+"""Tables from result rows: results.csv (one row per run), results.md (per task, architectures
+ranked by the headline metric, mean +- std over seeds, with Welch's t-test between the best two),
+and the plots; `report()` rebuilds all of them from one or several bench folders.
+
+Example:
+>>> outputs = report(["runs/quick/20261122-101500"])              # doctest: +SKIP
+>>> print(outputs.markdown)                                       # doctest: +SKIP
+"""
+
+import csv
+import dataclasses
+import datetime
+import io
+import math
+import os
+import pathlib
+
+from kerasllm.bench.results import COLUMNS, collect_rows, merge_rows, sort_rows
+from kerasllm.bench.stats import mean_std, welch_t_test
+from kerasllm.errors import ConfigError
+
+SIGNIFICANCE_LEVEL = 0.05
+MIN_SEEDS_FOR_TEST = 3
+
+
+def write_text_atomic(path, text):
+    """Writes text to a temporary file beside `path`, then renames it over `path`."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class Summary:
+    """One (task, architecture) over its seeds."""
+
+    task: str
+    arch: str
+    metric: str
+    lower_is_better: bool
+    values: list
+    rows: list
+
+    @property
+    def mean_std(self):
+        return mean_std(self.values)
+
+    def median(self, key):
+        values = sorted(r[key] for r in self.rows if r.get(key) is not None)
+        return values[len(values) // 2] if values else None
+
+    def distinct(self, key):
+        return sorted({r[key] for r in self.rows if r.get(key) is not None})
+
+
+def summarize(rows):
+    """{task: [Summary, ...] best first} over finished rows; tasks in row order."""
+    tasks = {}
+    for row in rows:
+        if row["status"] != "ok" or row.get("metric") is None:
+            continue
+        groups = tasks.setdefault(row["task"], {})
+        summary = groups.get(row["arch"])
+        if summary is None:
+            summary = groups[row["arch"]] = Summary(row["task"], row["arch"], row["headline_metric"],
+                                                    bool(row["lower_is_better"]), [], [])
+        summary.values.append(float(row["metric"]))
+        summary.rows.append(row)
+    ranked = {}
+    for task, groups in tasks.items():
+        summaries = list(groups.values())
+        summaries.sort(key=lambda s: s.mean_std[0] * (1 if s.lower_is_better else -1))
+        ranked[task] = summaries
+    return ranked
+
+
+def significance_note(summaries):
+    """Welch's t-test between the best and the runner-up, if both have >= 3 seeds (else None)."""
+    if len(summaries) < 2:
+        return None
+    best, second = summaries[0], summaries[1]
+    if min(len(best.values), len(second.values)) < MIN_SEEDS_FOR_TEST:
+        return None
+    result = welch_t_test(best.values, second.values)
+    verdict = "significant" if result.p_value < SIGNIFICANCE_LEVEL else "not significant"
+    return (f"{best.arch} vs runner-up {second.arch}: Welch's t = {result.t:.3g}, df = {result.df:.3g}, "
+            f"two-sided p = {result.p_value:.3g} ({len(best.values)} and {len(second.values)} seeds): "
+            f"{verdict} at {SIGNIFICANCE_LEVEL}.")
+
+
+def _number(value, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def _distinct(summary, key):
+    values = summary.distinct(key)
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return _number(values[0])
+    return f"{_number(values[0])}..{_number(values[-1])}"
+
+
+def markdown_tables(rows, title="Benchmark results", sources=()):
+    """results.md: per task, architectures ranked by mean test headline metric (+- std over seeds)."""
+    lines = [f"# {title}", ""]
+    if sources:
+        lines += ["Runs from: " + ", ".join(f"`{s}`" for s in sources), ""]
+    lines += ["Metric: the task's headline metric on the test split, mean +- sample std over seeds (n). "
+              "tokens/s: median training throughput per validation period after the first (which "
+              "includes compilation). eval ms/batch: test-split evaluation time per batch. "
+              "peak RSS: the process's peak resident memory while the run trained (runtime included).", ""]
+    ranked = summarize(rows)
+    for task, summaries in ranked.items():
+        metric = summaries[0].metric
+        direction = "lower is better" if summaries[0].lower_is_better else "higher is better"
+        lines += [f"## {task}: test {metric} ({direction})", "",
+                  "| rank | arch | test " + metric + " | n | validation | params | train s | tokens/s "
+                  "| eval ms/batch | peak RSS MB | steps |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        rank, previous = 0, None
+        for position, s in enumerate(summaries, 1):
+            mean, std = s.mean_std
+            if mean != previous:  # ties share a rank (1, 1, 3, ...)
+                rank, previous = position, mean
+            spread = f" +- {_number(std, 2)}" if len(s.values) > 1 else ""
+            validation = [r["validation_metric"] for r in s.rows if r.get("validation_metric") is not None]
+            lines.append(
+                f"| {rank} | {s.arch} | {_number(mean)}{spread} | {len(s.values)} "
+                f"| {_number(mean_std(validation)[0]) if validation else '-'} | {_distinct(s, 'parameters')} "
+                f"| {_number(s.median('train_seconds'), 3)} | {_number(s.median('steady_tokens_per_second'), 3)} "
+                f"| {_number(s.median('eval_latency_ms'), 3)} | {_number(s.median('peak_rss_mb'), 4)} "
+                f"| {_distinct(s, 'steps')} |"
+            )
+        note = significance_note(summaries)
+        if note:
+            lines += ["", note]
+        lines.append("")
+    problems = [r for r in rows if r["status"] != "ok"]
+    if problems:
+        lines += ["## Runs without results", "", "| run | status | error |", "|---|---|---|"]
+        for r in problems:
+            error = (r.get("error") or "").replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {r['task']}/{r['arch']}/seed{r['seed']} | {r['status']} | {error} |")
+        lines.append("")
+    if not ranked and not problems:
+        lines += ["No runs found.", ""]
+    return "\n".join(lines)
+
+
+def csv_text(rows):
+    """results.csv: one row per run; the fixed columns, then every other metric (sorted)."""
+    extra = sorted({k for r in rows for k in r if k not in COLUMNS and k != "curve"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, *extra], extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass
+class ReportOutputs:
+    """Where a report was written and its markdown text."""
+
+    out: pathlib.Path
+    csv: pathlib.Path
+    markdown_path: pathlib.Path
+    plots: list
+    markdown: str
+    rows: list
+    dropped: list = dataclasses.field(default_factory=list)
+
+
+def write_report(rows, out, title="Benchmark results", sources=()):
+    """Writes results.csv, results.md and plots/*.png into `out` (each file atomically)."""
+    from kerasllm.bench.plots import write_plots
+
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = markdown_tables(rows, title, sources)
+    write_text_atomic(out / "results.csv", csv_text(rows))
+    write_text_atomic(out / "results.md", markdown)
+    plots = write_plots(rows, summarize(rows), out / "plots")
+    return ReportOutputs(out, out / "results.csv", out / "results.md", plots, markdown, rows)
+
+
+def default_report_path(root="runs"):
+    """`root/report/<timestamp>` (made unique)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = pathlib.Path(root) / "report" / stamp
+    candidate, n = base, 1
+    while candidate.exists():
+        candidate, n = base.with_name(f"{stamp}-{n}"), n + 1
+    return candidate
+
+
+def report(paths, out=None):
+    """Rebuilds tables and plots from one or several bench folders, merged.
+
+    Args:
+        paths: bench output folders (each holding `<task>/<arch>/seed<k>/` run directories).
+        out: where to write; defaults to the folder itself for one bench, `runs/report/<timestamp>`
+            for several.
+
+    Returns:
+        `ReportOutputs`; rows of a (task, arch, seed) found in several benches come from the first.
+    """
+    paths = [pathlib.Path(p) for p in paths]
+    if not paths:
+        raise ConfigError("report needs at least one bench folder.")
+    groups = [collect_rows(p) for p in paths]
+    rows, dropped = merge_rows(groups)
+    if not rows:
+        raise ConfigError(f"No run directories (<task>/<arch>/seed<k>/) found under {', '.join(map(str, paths))}.")
+    cell_order = []
+    for group in groups:
+        cell_order += [r["task"] for r in group if r["task"] not in cell_order]
+    rows = sort_rows(rows, cell_order)
+    if out is None:
+        out = paths[0] if len(paths) == 1 else default_report_path()
+    outputs = write_report(rows, out, sources=[str(p) for p in paths])
+    outputs.dropped = dropped
+    return outputs

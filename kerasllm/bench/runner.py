@@ -1,0 +1,258 @@
+"""The bench runner: every (cell, architecture, seed) of a suite through the one Trainer.
+
+Each run is a Trainer run in ``OUT/<task>/<arch>/seed<k>/``. A run that raises is recorded (its
+error goes to the run's `bench.json` and the tables) and the bench goes on. Running the same bench
+with the same OUT resumes: finished runs (those with a metrics.json) are reused untouched,
+unfinished ones resume from their last checkpoint, failed ones are retried. At the end the runner
+writes results.csv, results.md, plots/ and prints the table.
+
+Example:
+>>> from kerasllm.bench import load_suite, run_bench
+>>> result = run_bench(load_suite("quick"), "runs/quick/mine")    # doctest: +SKIP
+"""
+
+import dataclasses
+import datetime
+import math
+import pathlib
+import time
+import traceback
+
+from kerasllm.bench.callbacks import PeakMemory, TimeBudget
+from kerasllm.bench.hparams import HPARAMS_FILE_SUFFIX, final_metrics, hparams_of, write_hparams
+from kerasllm.bench.report import write_report
+from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
+from kerasllm.bench.sizing import Sizer
+from kerasllm.bench.suite import plan
+from kerasllm.errors import RunDirectoryError
+from kerasllm.training.run_dir import read_json, write_json_atomic
+
+SIZING_FILE = "sizing.json"
+
+
+def default_bench_path(suite_name, root="runs"):
+    """`root/<suite>/<timestamp>`, made unique if that timestamp is taken."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = pathlib.Path(root) / suite_name / stamp
+    candidate, n = base, 1
+    while candidate.exists():
+        candidate, n = base.with_name(f"{stamp}-{n}"), n + 1
+    return candidate
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What happened to one planned run in this invocation."""
+
+    name: str
+    status: str  # "ok" (trained now), "reused" (finished before), "failed"
+    seconds: float = 0.0
+    metric: str = ""
+    value: float = None
+    error: str = ""
+
+
+@dataclasses.dataclass
+class BenchResult:
+    """The bench folder, this invocation's outcomes and the report written at the end."""
+
+    out: pathlib.Path
+    outcomes: list
+    report: object
+
+    @property
+    def failed(self):
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def _write_manifest(out, suite, runs, command):
+    from kerasllm.training.run_dir import manifest
+
+    path = out / MANIFEST
+    previous = read_json(path) if path.is_file() else {}
+    info = manifest(runs[0].config)
+    invocation = {"command": command if command is not None else info["command"], "created": info["created"]}
+    payload = {
+        "suite": suite.name,
+        "suite_definition": suite.to_dict(),
+        "runs": [run.name for run in runs],
+        **{key: value for key, value in info.items() if key not in ("config", "seed", "command", "created")},
+        "invocations": [*previous.get("invocations", []), invocation],
+    }
+    write_json_atomic(path, payload)
+
+
+class _Runner:
+    def __init__(self, suite, out):
+        self.suite, self.out = suite, out
+        self.sizer = Sizer() if suite.params else None
+        self.sizing_path = out / SIZING_FILE
+        self.sizings = read_json(self.sizing_path) if self.sizing_path.is_file() else {}
+        self.sizing_errors = {}  # (cell, arch) -> the error, so other seeds do not search again
+
+    # ------------------------------------------------------------------------------ sizing
+    def sized(self, run):
+        """The run's config, with the width matched to the suite's parameter budget if it has one."""
+        if not self.suite.params:
+            return run.config, None
+        base = run.config.replace(seed=0)
+        key = f"{run.label}/{run.arch}"
+        cached = self.sizings.get(key)
+        if cached is None or cached.get("base_config") != base.to_dict() or cached["target"] != self.suite.params:
+            if key in self.sizing_errors:
+                raise self.sizing_errors[key]
+            try:
+                result = self.sizer.size(base, self.suite.params)
+            except Exception as error:
+                self.sizing_errors[key] = error
+                raise
+            cached = {**result.to_dict(), "base_config": base.to_dict()}
+            self.sizings[key] = cached
+            write_json_atomic(self.sizing_path, self.sizings)
+        config = run.config.replace(hidden_dim=cached["hidden_dim"], arch_options=dict(cached["arch_options"]))
+        sizing = {k: cached[k] for k in ("target", "hidden_dim", "arch_options", "parameters", "relative_error")}
+        return config, sizing
+
+    # ------------------------------------------------------------------------------ one run
+    def reuse(self, run, config):
+        saved = read_json(run.path / "config.json")
+        if saved != config.to_dict():
+            changed = sorted(k for k in set(saved) | set(config.to_dict()) if saved.get(k) != config.to_dict().get(k))
+            raise RunDirectoryError(
+                f"{run.path} holds a finished run with a different config ({', '.join(changed)}); it is kept "
+                "as is. Use a new --out for different settings."
+            )
+        if not any(run.path.glob(f"*{HPARAMS_FILE_SUFFIX}")):  # killed after metrics.json, before HParams
+            metrics = read_json(run.path / "metrics.json")
+            self.write_hparams(run, config, metrics)
+        return read_json(run.path / "metrics.json")
+
+    def write_hparams(self, run, config, metrics, steps=None):
+        write_hparams(run.path, hparams_of(config, run.label, metrics.get("parameters")), final_metrics(metrics),
+                      step=steps if steps is not None else metrics.get("steps", 0))
+
+    def train(self, run, config, sizing):
+        from kerasllm.training import Trainer
+
+        sidecar_path = run.path / SIDECAR
+        if sidecar_path.is_file():  # a failed earlier attempt: retry it
+            sidecar_path.unlink()
+        with PeakMemory() as memory:
+            trainer = Trainer(config, run_dir=run.path)
+            steps_per_epoch, _ = trainer.schedule()
+            callbacks = []
+            budget = None
+            if self.suite.time_budget:
+                state_path = trainer.run.state_path
+                spent = read_json(state_path).get("train_seconds", 0.0) if state_path.is_file() else 0.0
+                budget = TimeBudget(self.suite.time_budget, spent=spent, steps_per_epoch=steps_per_epoch)
+                callbacks.append(budget)
+            metrics = trainer.fit(callbacks=callbacks)
+        stopped = bool(budget and budget.stopped)
+        steps = budget.steps_done if stopped else metrics["steps"]
+        record = {
+            "status": "ok", "task": run.label, "task_name": config.task, "arch": run.arch, "seed": run.seed,
+            "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"],
+            "steps_per_epoch": steps_per_epoch, "steps": steps,
+            "test_batches": math.ceil(trainer.encoded("test").num_examples / config.batch_size),
+            "peak_rss_mb": memory.peak_mb, "memory_source": memory.source,
+            "time_budget_seconds": self.suite.time_budget, "stopped_by_time_budget": stopped,
+            "sizing": sizing,
+        }
+        write_json_atomic(sidecar_path, record)
+        self.write_hparams(run, config, metrics, steps=steps)
+        return metrics
+
+    def record_failure(self, run, error):
+        message = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run.path / SIDECAR, {
+                "status": "failed", "task": run.label, "task_name": run.config.task, "arch": run.arch,
+                "seed": run.seed, "error": message, "traceback": traceback.format_exc(),
+            })
+        except OSError:
+            pass  # the message still reaches the progress line and the outcome
+        return message
+
+    def run_one(self, run):
+        start = time.perf_counter()
+        try:
+            config, sizing = self.sized(run)
+            if (run.path / "metrics.json").is_file():
+                metrics, status = self.reuse(run, config), "reused"
+            else:
+                metrics, status = self.train(run, config, sizing), "ok"
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # any failure of one run is recorded; the bench goes on
+            if (run.path / "metrics.json").is_file():  # finished earlier with another config: not ours to mark
+                message = f"{type(error).__name__}: {error}"
+            else:
+                message = self.record_failure(run, error)
+            return RunOutcome(run.name, "failed", time.perf_counter() - start, error=message)
+        finally:
+            import keras
+
+            keras.backend.clear_session()  # frees the run's graphs and layers before the next one
+        metric = metrics["headline_metric"]
+        return RunOutcome(run.name, status, time.perf_counter() - start, metric, metrics.get(f"test_{metric}"))
+
+
+def run_bench(suite, out, log=print, command=None):
+    """Runs (or resumes) every run of `suite` into `out`, then writes and prints the report.
+
+    Args:
+        suite: a `Suite` (after `select` for command-line choices).
+        out: the bench folder.
+        log: function that prints one progress line.
+        command: the command line to record in manifest.json (default: sys.argv).
+
+    Returns:
+        `BenchResult` with this invocation's outcome per run and the report.
+    """
+    out = pathlib.Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirectoryError(f"Cannot create the bench folder {out}: {e.strerror}. Choose a writable --out.")
+    runs = plan(suite, out)
+    _write_manifest(out, suite, runs, command)
+    runner = _Runner(suite, out)
+    log(f"bench '{suite.name}': {len(runs)} runs into {out}")
+    outcomes, started, trained_seconds, trained = [], time.perf_counter(), 0.0, 0
+    for index, run in enumerate(runs, 1):
+        prefix = f"[{index:{len(str(len(runs)))}d}/{len(runs)}] {run.name}"
+        if not (run.path / "metrics.json").is_file():
+            log(f"{prefix}: training ...")
+        outcome = runner.run_one(run)
+        outcomes.append(outcome)
+        if outcome.status != "reused":
+            trained_seconds += outcome.seconds
+            trained += 1
+        remaining = sum(1 for r in runs[index:] if not (r.path / "metrics.json").is_file())
+        eta = trained_seconds / trained * remaining if trained else 0.0
+        if outcome.status == "failed":
+            what = f"FAILED: {outcome.error}"
+        else:
+            value = "-" if outcome.value is None else f"{outcome.value:.4g}"
+            what = f"{'reused (finished earlier)' if outcome.status == 'reused' else 'done'} " \
+                   f"test {outcome.metric}={value}"
+        log(f"{prefix}: {what} | {outcome.seconds:.1f}s | elapsed {_clock(time.perf_counter() - started)} "
+            f"| ETA {_clock(eta)}")
+    rows = collect_rows(out)
+    outputs = write_report(rows, out, title=f"Benchmark '{suite.name}'", sources=[str(out)])
+    log("")
+    log(outputs.markdown)
+    log(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {out / 'plots'}")
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        log(f"{len(failed)} of {len(runs)} runs failed (errors above and in results.md); rerun the same "
+            "command to retry them.")
+    return BenchResult(out, outcomes, outputs)

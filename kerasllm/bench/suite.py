@@ -1,0 +1,312 @@
+"""Benchmark suites as data: a suite is a list of cells plus shared settings; one runner serves all.
+
+A *cell* is one task setting (task, its options, sequence length, step budget, any other
+`TrainConfig` field); the runner crosses every cell with every architecture and seed. Suites are
+small Python files defining ``SUITE`` (the shipped ones live in `kerasllm/bench/suites/`), or JSON /
+YAML files with the same fields (`Suite.to_dict()`), in the style of Zoology's experiment configs:
+unknown keys are rejected with a did-you-mean.
+
+Example:
+>>> suite = Suite.from_dict({
+...     "name": "mine", "archs": ["gru", "cnn"], "settings": {"hidden_dim": 32, "steps": 40},
+...     "cells": [{"task": "mqar", "name": "mqar@pairs4", "task_options": {"num_pairs": 4}}]})
+>>> [(run.label, run.arch, run.seed) for run in plan(suite, "/tmp/out")]
+[('mqar@pairs4', 'gru', 0), ('mqar@pairs4', 'cnn', 0)]
+>>> plan(suite, "/tmp/out")[0].config.hidden_dim
+32
+"""
+
+import dataclasses
+import difflib
+import importlib
+import importlib.util
+import json
+import pathlib
+from typing import Optional
+
+from kerasllm.config import TrainConfig
+from kerasllm.errors import ConfigError
+
+# Suites shipped with the package: name -> module under kerasllm.bench.suites.
+BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
+# Settings that belong to the cell, not to the shared settings (the runner sets them itself).
+RESERVED = ("task", "arch", "seed")
+
+
+def _reject_unknown(what, values, known, where=""):
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(key, list(known), n=1)
+            suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+            place = f" in {where}" if where else ""
+            raise ConfigError(f"Unknown {what} '{key}'{place}.{suggestion} Known: {', '.join(known)}.")
+
+
+def _check_settings(where, settings):
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where} must be a mapping of TrainConfig settings, got {settings!r}.")
+    _reject_unknown("setting", settings, [k for k in TrainConfig.fields() if k not in RESERVED], where)
+
+
+def merge_settings(*layers):
+    """Merges dicts of settings left to right; dict-valued settings (arch_options, ...) merge by key."""
+    merged = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One task setting of a suite.
+
+    Args:
+        task: task name (`kerasllm tasks`).
+        name: label used for the run folder and the tables, e.g. "mqar@pairs16". Defaults to `task`.
+        task_options: keyword arguments of the task (sizes of generated tasks, ...).
+        max_length: tokens per sequence (the task's default if None).
+        steps, epochs, eval_every: the training budget of this cell (else the suite's settings).
+        settings: any other `TrainConfig` field for this cell only (e.g. batch_size).
+    """
+
+    task: str
+    name: Optional[str] = None
+    task_options: dict = dataclasses.field(default_factory=dict)
+    max_length: Optional[int] = None
+    steps: Optional[int] = None
+    epochs: Optional[int] = None
+    eval_every: Optional[int] = None
+    settings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def label(self):
+        return self.name or self.task
+
+    def training_settings(self):
+        """The TrainConfig fields this cell fixes."""
+        values = {"task_options": dict(self.task_options)}
+        for key in ("max_length", "steps", "epochs", "eval_every"):
+            if getattr(self, key) is not None:
+                values[key] = getattr(self, key)
+        return merge_settings(values, self.settings)
+
+    @classmethod
+    def from_dict(cls, values):
+        if isinstance(values, str):
+            return cls(task=values)
+        if not isinstance(values, dict):
+            raise ConfigError(f"A suite cell must be a mapping (or a task name), got {values!r}.")
+        _reject_unknown("cell key", values, [f.name for f in dataclasses.fields(cls)])
+        if not values.get("task"):
+            raise ConfigError(f"A suite cell needs a 'task', got {values!r}.")
+        cell = cls(**values)
+        _check_settings(f"cell '{cell.label}' settings", cell.settings)
+        if "/" in cell.label or cell.label in (".", ".."):
+            raise ConfigError(f"Cell name '{cell.label}' cannot be a path; use e.g. 'mqar@pairs16'.")
+        return cell
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A benchmark: cells x architectures x seeds, with shared settings.
+
+    Args:
+        name: suite name (default output folder `runs/<name>/<timestamp>/`).
+        cells: the task settings (`Cell`s or dicts).
+        description: one line for `kerasllm bench --help` and the docs.
+        archs: architectures to compare (empty: every registered backbone).
+        settings: `TrainConfig` fields shared by every run (hidden_dim, num_layers, batch_size, ...).
+        arch_settings: per architecture, `TrainConfig` fields for that architecture only,
+            e.g. ``{"transformer": {"arch_options": {"num_heads": 4}}}``.
+        seeds: seeds per (cell, architecture): 0 .. seeds-1.
+        params: if set, every architecture is sized to this many parameters (see `sizing`).
+        time_budget: if set, seconds of training per run (`TimeBudget`).
+    """
+
+    name: str
+    cells: tuple
+    description: str = ""
+    archs: tuple = ()
+    settings: dict = dataclasses.field(default_factory=dict)
+    arch_settings: dict = dataclasses.field(default_factory=dict)
+    seeds: int = 1
+    params: Optional[int] = None
+    time_budget: Optional[float] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "cells", tuple(c if isinstance(c, Cell) else Cell.from_dict(c) for c in self.cells))
+        object.__setattr__(self, "archs", tuple(self.archs))
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"A suite needs a simple name, got {self.name!r}.")
+        if not self.cells:
+            raise ConfigError(f"Suite '{self.name}' has no cells.")
+        labels = [c.label for c in self.cells]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ConfigError(f"Suite '{self.name}' has several cells named {', '.join(duplicates)}; "
+                              "give them distinct names (e.g. mqar@pairs16).")
+        _check_settings(f"suite '{self.name}' settings", self.settings)
+        for arch, settings in self.arch_settings.items():
+            _check_settings(f"arch_settings['{arch}']", settings)
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"seeds must be an integer >= 1, got {self.seeds!r}.")
+        if self.params is not None and (isinstance(self.params, bool) or not isinstance(self.params, int)
+                                        or self.params < 1):
+            raise ConfigError(f"params must be a positive integer, got {self.params!r}.")
+        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float))
+                                                 and self.time_budget > 0):
+            raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}.")
+
+    @classmethod
+    def from_dict(cls, values):
+        if not isinstance(values, dict):
+            raise ConfigError(f"A suite must be a mapping, got {type(values).__name__}.")
+        _reject_unknown("suite key", values, [f.name for f in dataclasses.fields(cls)])
+        return cls(**values)
+
+    def to_dict(self):
+        values = dataclasses.asdict(self)
+        values["cells"] = [dataclasses.asdict(c) for c in self.cells]
+        values["archs"] = list(self.archs)
+        return values
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def list_suites():
+    """Names of the suites shipped with kerasllm."""
+    return list(BUILTIN_SUITES)
+
+
+def load_suite(name_or_path):
+    """A shipped suite by name, or a suite file: Python (defines `SUITE`), JSON or YAML."""
+    text = str(name_or_path)
+    if text in BUILTIN_SUITES:
+        return importlib.import_module(f"kerasllm.bench.suites.{text}").SUITE
+    path = pathlib.Path(text)
+    if not path.suffix:
+        hint = difflib.get_close_matches(text, BUILTIN_SUITES, n=1)
+        suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+        raise ConfigError(f"Unknown suite '{text}'.{suggestion} Use one of {', '.join(BUILTIN_SUITES)} "
+                          "or a .py / .json / .yaml suite file.")
+    if not path.is_file():
+        raise ConfigError(f"Suite file {path} does not exist.")
+    if path.suffix == ".py":
+        spec = importlib.util.spec_from_file_location(f"kerasllm_suite_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        suite = getattr(module, "SUITE", None)
+        if not isinstance(suite, Suite):
+            raise ConfigError(f"Suite file {path} must define SUITE = kerasllm.bench.Suite(...).")
+        return suite
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text)
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            raise ConfigError(f"Suite file {path}: use a .py, .json, .yaml or .yml file.")
+    except (ValueError, ImportError) as e:
+        raise ConfigError(f"Suite file {path} cannot be read: {e}")
+    except Exception as e:  # yaml.YAMLError does not derive from ValueError.
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"Suite file {path} is not valid YAML: {e}")
+    return Suite.from_dict(values)
+
+
+def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, steps=None,
+           time_budget=None, data_dir=None):
+    """The suite with command-line choices applied (None keeps the suite's value).
+
+    Args:
+        archs: architecture names (must be registered).
+        tasks: cell names or task names to keep; a registered task the suite lacks becomes a new
+            cell with the suite's shared settings.
+        params, seeds, time_budget: replace the suite's values.
+        epochs, steps: replace every cell's training budget (and let eval_every default).
+        data_dir: parent folder of real datasets, for every run.
+    """
+    from kerasllm.data.base import TASKS
+    from kerasllm.models import BACKBONES
+
+    if epochs is not None and steps is not None:
+        raise ConfigError("Give either --epochs or --steps, not both.")
+    changes = {}
+    if archs:
+        for arch in archs:
+            BACKBONES.get(arch)  # unknown names fail here, with a did-you-mean
+        changes["archs"] = tuple(dict.fromkeys(archs))
+    cells = list(suite.cells)
+    if tasks:
+        chosen = []
+        for name in dict.fromkeys(tasks):
+            matches = [c for c in cells if name in (c.label, c.task)]
+            if not matches:
+                TASKS.get(name)
+                matches = [Cell(task=name)]
+            chosen.extend(c for c in matches if c not in chosen)
+        cells = chosen
+    if epochs is not None or steps is not None:
+        budget = {"steps": steps, "epochs": epochs, "eval_every": None}
+        cells = [dataclasses.replace(c, settings={k: v for k, v in c.settings.items() if k not in budget}, **budget)
+                 for c in cells]
+        changes["settings"] = {k: v for k, v in suite.settings.items() if k not in ("steps", "epochs", "eval_every")}
+    changes["cells"] = tuple(cells)
+    if data_dir is not None:
+        changes["settings"] = {**changes.get("settings", suite.settings), "data_dir": str(data_dir)}
+    if params is not None:
+        changes["params"] = params
+    if seeds is not None:
+        changes["seeds"] = seeds
+    if time_budget is not None:
+        changes["time_budget"] = time_budget
+    return suite.replace(**changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    """One (cell, architecture, seed) of a bench, with its config and run directory."""
+
+    label: str
+    arch: str
+    seed: int
+    config: TrainConfig
+    path: pathlib.Path
+
+    @property
+    def name(self):
+        return f"{self.label}/{self.arch}/seed{self.seed}"
+
+
+def suite_archs(suite):
+    """The suite's architectures, or every registered backbone."""
+    from kerasllm.models import list_backbones
+
+    return list(suite.archs) or list_backbones()
+
+
+def run_config(suite, cell, arch, seed):
+    """The `TrainConfig` of one run: shared settings < arch settings < cell settings."""
+    values = merge_settings(suite.settings, suite.arch_settings.get(arch), cell.training_settings())
+    return TrainConfig.from_dict({**values, "task": cell.task, "arch": arch, "seed": seed})
+
+
+def plan(suite, out):
+    """Every run of the suite in order (cell, then architecture, then seed)."""
+    out = pathlib.Path(out)
+    runs = []
+    for cell in suite.cells:
+        for arch in suite_archs(suite):
+            for seed in range(suite.seeds):
+                config = run_config(suite, cell, arch, seed)
+                runs.append(PlannedRun(cell.label, arch, seed, config, out / cell.label / arch / f"seed{seed}"))
+    return runs
