@@ -1,0 +1,228 @@
+"""Multi-head self-attention written out with `keras.ops` (a teaching layer)."""
+
+import math
+
+import keras
+import keras_hub
+from keras import ops
+
+from kerasllm.errors import ConfigError
+
+
+@keras.saving.register_keras_serializable(package="kerasllm")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product self-attention.
+
+    `Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V`, computed for `num_heads` heads in
+    parallel from the same input ([Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)).
+    The inputs are projected to queries, keys and values with `query`, `key` and `value`
+    `Dense` layers (each `hidden_dim -> num_heads * key_dim`), the heads are concatenated and
+    projected back to `hidden_dim` by `attention_output`. The math matches
+    `keras.layers.MultiHeadAttention(num_heads, key_dim)(x, x)` with the same weights.
+
+    Masking: `padding_mask` hides padded keys; `causal=True` also hides keys after the query
+    (position `t` sees `0..t`). The softmax runs in float32, and a query row with no visible
+    key gets all-zero weights (never NaN). With `rotary=True`, queries and keys are rotated
+    by `keras_hub.layers.RotaryEmbedding` before the dot product.
+
+    Override point: `_compute_attention(query, key, value, attention_mask, training)` turns
+    projected heads into attended values; replace it to try another attention rule.
+
+    Args:
+        num_heads: int. Number of attention heads.
+        key_dim: int or None. Width of each head. Defaults to `hidden_dim // num_heads`.
+        dropout: float. Dropout rate on the attention weights. Defaults to `0.0`.
+        causal: bool. Hide future positions. Defaults to `False`.
+        rotary: bool. Apply rotary position embeddings to queries and keys.
+            Defaults to `False`.
+        rotary_max_wavelength: int. Longest wavelength of the rotary embedding.
+            Defaults to `10000`.
+        **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: float tensor `(batch, seq, hidden_dim)`.
+        padding_mask: bool/int tensor `(batch, seq)`, true for real tokens, or None.
+        training: bool. Whether dropout is active.
+        return_attention_scores: bool. Also return the weights
+            `(batch, num_heads, seq, seq)`. Defaults to `False`.
+
+    Example:
+    >>> import numpy as np
+    >>> from kerasllm.layers import MultiHeadSelfAttention
+    >>> layer = MultiHeadSelfAttention(num_heads=2, causal=True)
+    >>> x = np.random.rand(1, 3, 8).astype("float32")
+    >>> out, weights = layer(x, return_attention_scores=True)
+    >>> tuple(out.shape), tuple(weights.shape)
+    ((1, 3, 8), (1, 2, 3, 3))
+    >>> bool(weights[0, 0, 0, 1] == 0.0)  # the first token cannot see the second
+    True
+
+    A different attention rule only overrides `_compute_attention`:
+    >>> class ReLUAttention(MultiHeadSelfAttention):
+    ...     def _compute_attention(self, query, key, value, attention_mask, training=None):
+    ...         scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
+    ...         weights = ops.relu(scores) / ops.cast(ops.shape(key)[1], scores.dtype)
+    ...         if attention_mask is not None:
+    ...             weights = weights * ops.cast(attention_mask, weights.dtype)
+    ...         return ops.einsum("bhqk,bkhd->bqhd", weights, value), weights
+    >>> tuple(ReLUAttention(num_heads=2)(x).shape)
+    (1, 3, 8)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim=None,
+        dropout=0.0,
+        causal=False,
+        rotary=False,
+        rotary_max_wavelength=10000,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_heads, int) or num_heads <= 0:
+            raise ConfigError(
+                f"num_heads must be a positive integer, got {num_heads!r}. Use e.g. 4."
+            )
+        if key_dim is not None and (not isinstance(key_dim, int) or key_dim <= 0):
+            raise ConfigError(
+                f"key_dim must be a positive integer or None, got {key_dim!r}. "
+                "Leave it None to use hidden_dim // num_heads."
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(
+                f"Attention dropout must be in [0, 1), got {dropout!r}. Use e.g. 0.1."
+            )
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.dropout = dropout
+        self.causal = causal
+        self.rotary = rotary
+        self.rotary_max_wavelength = rotary_max_wavelength
+
+    def build(self, inputs_shape):
+        hidden_dim = inputs_shape[-1]
+        head_dim = self.key_dim
+        if head_dim is None:
+            if hidden_dim % self.num_heads:
+                raise ConfigError(
+                    f"hidden_dim={hidden_dim} is not divisible by num_heads={self.num_heads}. "
+                    "Pick a hidden_dim that is a multiple of num_heads."
+                )
+            head_dim = hidden_dim // self.num_heads
+        if self.rotary and head_dim % 2:
+            raise ConfigError(
+                f"Rotary embeddings need an even head width, got {head_dim}. "
+                "Pick hidden_dim // num_heads even."
+            )
+        self.head_dim = head_dim
+        projected_shape = (*inputs_shape[:-1], self.num_heads * head_dim)
+        for name in ("query", "key", "value"):
+            dense = keras.layers.Dense(
+                self.num_heads * head_dim, name=name, dtype=self.dtype_policy
+            )
+            dense.build(inputs_shape)
+            setattr(self, f"{name}_dense", dense)
+        self.output_dense = keras.layers.Dense(
+            hidden_dim, name="attention_output", dtype=self.dtype_policy
+        )
+        self.output_dense.build(projected_shape)
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, name="attention_dropout", dtype=self.dtype_policy
+        )
+        if self.rotary:
+            self.rotary_embedding = keras_hub.layers.RotaryEmbedding(
+                max_wavelength=self.rotary_max_wavelength,
+                sequence_axis=1,
+                feature_axis=-1,
+                name="rotary_embedding",
+                dtype=self.dtype_policy,
+            )
+        else:
+            self.rotary_embedding = None
+
+    def _split_heads(self, x):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.reshape(x, (batch, length, self.num_heads, self.head_dim))  # (B, T, H, D)
+
+    def compute_attention_mask(self, padding_mask, query_length, key_length):
+        """Boolean mask `(batch or 1, 1, query_length, key_length)`, or None.
+
+        True where a query may attend to a key: the key is a real token and, when causal,
+        the key is not after the query (queries are the last `query_length` positions).
+        """
+        mask = None
+        if padding_mask is not None:
+            mask = ops.cast(padding_mask, "bool")[:, None, None, :]  # (B, 1, 1, S)
+        if self.causal:
+            offset = key_length - query_length
+            query_pos = ops.arange(query_length)[:, None] + offset
+            causal = ops.greater_equal(query_pos, ops.arange(key_length)[None, :])
+            causal = causal[None, None, :, :]  # (1, 1, T, S)
+            mask = causal if mask is None else ops.logical_and(mask, causal)
+        return mask
+
+    def _compute_attention(self, query, key, value, attention_mask, training=None):
+        """softmax(Q K^T / sqrt(d_k)) V for all heads at once.
+
+        Args:
+            query: `(batch, T, num_heads, head_dim)`.
+            key: `(batch, S, num_heads, head_dim)`.
+            value: `(batch, S, num_heads, head_dim)`.
+            attention_mask: bool `(batch or 1, 1, T, S)` (true = may attend) or None.
+            training: bool. Whether dropout is active.
+
+        Returns:
+            `(output, weights)`: output `(batch, T, num_heads, head_dim)` and attention
+            weights `(batch, num_heads, T, S)`.
+        """
+        scale = 1.0 / math.sqrt(self.head_dim)
+        scores = ops.einsum("bqhd,bkhd->bhqk", query * scale, key)  # (B, H, T, S)
+        scores = ops.cast(scores, "float32")
+        if attention_mask is not None:
+            scores = ops.where(attention_mask, scores, -1e9)
+        weights = ops.softmax(scores, axis=-1)
+        if attention_mask is not None:
+            # A row with no visible key would be uniform; make it zero instead.
+            weights = ops.where(attention_mask, weights, 0.0)
+        weights = ops.cast(weights, self.compute_dtype)
+        dropped = self.dropout_layer(weights, training=training)
+        output = ops.einsum("bhqk,bkhd->bqhd", dropped, value)  # (B, T, H, D)
+        return output, weights
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        length = ops.shape(inputs)[1]
+        query = self._split_heads(self.query_dense(inputs))  # (B, T, H, D)
+        key = self._split_heads(self.key_dense(inputs))  # (B, T, H, D)
+        value = self._split_heads(self.value_dense(inputs))  # (B, T, H, D)
+        if self.rotary_embedding is not None:
+            query = self.rotary_embedding(query)
+            key = self.rotary_embedding(key)
+        mask = self.compute_attention_mask(padding_mask, length, length)
+        output, weights = self._compute_attention(query, key, value, mask, training=training)
+        batch = ops.shape(output)[0]
+        output = ops.reshape(output, (batch, length, self.num_heads * self.head_dim))
+        output = self.output_dense(output)  # (B, T, C)
+        if return_attention_scores:
+            return output, weights
+        return output
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "dropout": self.dropout,
+                "causal": self.causal,
+                "rotary": self.rotary,
+                "rotary_max_wavelength": self.rotary_max_wavelength,
+            }
+        )
+        return config

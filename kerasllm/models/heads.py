@@ -1,0 +1,230 @@
+"""Task heads: any head on any backbone.
+
+A head is a `keras.Model` that owns a backbone (`model.backbone`) and turns its features into
+float32 logits. Heads accept either a dict (what `model.fit` feeds them)
+
+    model({"token_ids": ids, "padding_mask": mask})
+
+or the token ids with an optional keyword mask, `model(ids, padding_mask=mask)`.
+"""
+
+import keras
+from keras import ops
+
+from kerasllm.errors import ConfigError
+from kerasllm.models.backbone import Backbone
+
+POOLING_MODES = ("mean", "max", "last", "first")
+
+
+class Head(keras.Model):
+    """Base class of the heads: input unpacking and (de)serialization of the backbone.
+
+    Args:
+        backbone: a `kerasllm.models.Backbone`.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+    """
+
+    def __init__(self, backbone, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(backbone, Backbone):
+            raise ConfigError(
+                f"{type(self).__name__} needs a kerasllm Backbone, got {type(backbone).__name__}. "
+                "Build one with kerasllm.models.get_backbone(...)."
+            )
+        self.backbone = backbone
+
+    def _token_ids(self, inputs):
+        """The token ids (or their shape) from an input dict, or `inputs` itself."""
+        if not isinstance(inputs, dict):
+            return inputs
+        if "token_ids" not in inputs:
+            raise ConfigError(
+                f"{type(self).__name__} got an input dict with keys {sorted(inputs)}. "
+                "Pass {'token_ids': ..., 'padding_mask': ...}."
+            )
+        return inputs["token_ids"]
+
+    def _unpack(self, inputs, padding_mask):
+        """Returns `(token_ids, padding_mask)` from a dict or from positional ids."""
+        token_ids = self._token_ids(inputs)
+        if isinstance(inputs, dict):
+            padding_mask = inputs.get("padding_mask", padding_mask)
+        if padding_mask is None:
+            padding_mask = ops.not_equal(token_ids, 0)
+        return token_ids, ops.cast(padding_mask, "bool")
+
+    def _build_backbone(self, inputs_shape):
+        if not self.backbone.built:
+            self.backbone.build(tuple(self._token_ids(inputs_shape)))
+
+    def get_config(self):
+        config = super().get_config()
+        config["backbone"] = keras.saving.serialize_keras_object(self.backbone)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="kerasllm")
+class TextClassifier(Head):
+    """Sequence classifier: masked pooling of the backbone features, then `Dense` logits.
+
+    Pooling only looks at real tokens: `"mean"` averages them, `"max"` takes the per-feature
+    maximum, `"last"` takes the last real token (the natural choice for a causal or recurrent
+    backbone), `"first"` takes position 0 (a `[CLS]`-style token). A sequence with no real
+    token pools to zeros. The logits `(batch, num_classes)` are float32 even under mixed
+    precision.
+
+    Override point: `pool(features, padding_mask)` for another pooling rule.
+
+    Args:
+        backbone: a `kerasllm.models.Backbone`.
+        num_classes: int. Number of classes.
+        pooling: str. `"mean"` (default), `"max"`, `"last"` or `"first"`.
+        dropout: float. Dropout on the pooled vector. Defaults to `0.0`.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Example:
+    >>> import numpy as np
+    >>> from kerasllm.models import TextClassifier, get_backbone
+    >>> backbone = get_backbone("lstm", vocab_size=50, hidden_dim=16, num_layers=1)
+    >>> model = TextClassifier(backbone, num_classes=3, pooling="last")
+    >>> ids = np.array([[5, 6, 7, 0], [8, 9, 0, 0]])
+    >>> tuple(model({"token_ids": ids, "padding_mask": ids != 0}).shape)
+    (2, 3)
+    """
+
+    def __init__(self, backbone, num_classes, pooling="mean", dropout=0.0, **kwargs):
+        super().__init__(backbone, **kwargs)
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ConfigError(
+                f"num_classes must be a positive integer, got {num_classes!r}. "
+                "Pass the number of labels of the task."
+            )
+        if pooling not in POOLING_MODES:
+            raise ConfigError(
+                f"Unknown pooling '{pooling}'. Use one of: {', '.join(POOLING_MODES)}."
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(
+                f"TextClassifier dropout must be in [0, 1), got {dropout!r}. Use e.g. 0.1."
+            )
+        self.num_classes = num_classes
+        self.pooling = pooling
+        self.dropout = dropout
+
+    def build(self, inputs_shape):
+        self._build_backbone(inputs_shape)
+        self.pooled_dropout = keras.layers.Dropout(
+            self.dropout, name="pooled_dropout", dtype=self.dtype_policy
+        )
+        self.classifier = keras.layers.Dense(
+            self.num_classes, name="logits", dtype=self.dtype_policy
+        )
+        self.classifier.build((None, self.backbone.hidden_dim))
+
+    def pool(self, features, padding_mask):
+        """Reduces `(batch, seq, hidden_dim)` features over real tokens to `(batch, hidden_dim)`."""
+        mask = ops.cast(padding_mask, features.dtype)[:, :, None]  # (B, T, 1)
+        if self.pooling == "first":
+            return features[:, 0, :]
+        if self.pooling == "mean":
+            total = ops.sum(ops.cast(features * mask, "float32"), axis=1)  # (B, C)
+            count = ops.sum(ops.cast(mask, "float32"), axis=1)  # (B, 1)
+            return ops.cast(total / ops.maximum(count, 1.0), features.dtype)
+        if self.pooling == "max":
+            real = ops.cast(padding_mask, "bool")[:, :, None]  # (B, T, 1)
+            pooled = ops.max(ops.where(real, features, float("-inf")), axis=1)  # (B, C)
+            return ops.where(ops.any(real, axis=1), pooled, ops.zeros_like(pooled))
+        # "last": the last real token, at index (number of real tokens - 1).
+        count = ops.sum(ops.cast(padding_mask, "int32"), axis=1)  # (B,)
+        last = ops.one_hot(ops.maximum(count - 1, 0), ops.shape(features)[1])  # (B, T)
+        last = ops.cast(last, features.dtype)[:, :, None] * mask  # (B, T, 1)
+        return ops.sum(features * last, axis=1)
+
+    def call(self, inputs, padding_mask=None, training=None):
+        token_ids, padding_mask = self._unpack(inputs, padding_mask)
+        features = self.backbone(token_ids, padding_mask=padding_mask, training=training)
+        pooled = self.pool(features, padding_mask)  # (B, C)
+        logits = self.classifier(self.pooled_dropout(pooled, training=training))
+        return ops.cast(logits, "float32")  # (B, num_classes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "pooling": self.pooling,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasllm")
+class CausalLM(Head):
+    """Next-token language model: logits over the vocabulary at every position.
+
+    With `tie_weights=True` (default) the output projection is the transpose of the
+    backbone's token embedding (`backbone.embedding.token_embedding(features, reverse=True)`),
+    one shared variable ([Press & Wolf, 2016](https://arxiv.org/abs/1608.05859)); otherwise
+    the head has its own `Dense(vocab_size, use_bias=False)` (`lm_head`). The logits
+    `(batch, seq, vocab_size)` are float32 even under mixed precision. The backbone must be
+    causal, or position `t` could read the token it has to predict.
+
+    Args:
+        backbone: a causal `kerasllm.models.Backbone`.
+        tie_weights: bool. Reuse the token embedding as the output projection.
+            Defaults to `True`.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Example:
+    >>> import numpy as np
+    >>> from kerasllm.models import CausalLM, get_backbone
+    >>> backbone = get_backbone("transformer", vocab_size=50, hidden_dim=16, num_layers=2,
+    ...                         causal=True)
+    >>> lm = CausalLM(backbone)
+    >>> tuple(lm(np.array([[2, 7, 9, 0]])).shape)
+    (1, 4, 50)
+    """
+
+    def __init__(self, backbone, tie_weights=True, **kwargs):
+        super().__init__(backbone, **kwargs)
+        if not backbone.causal:
+            raise ConfigError(
+                f"CausalLM needs a causal backbone, but this {type(backbone).__name__} has "
+                "causal=False, so each position could read the token it must predict. "
+                "Build the backbone with causal=True."
+            )
+        if not isinstance(tie_weights, bool):
+            raise ConfigError(f"tie_weights must be True or False, got {tie_weights!r}.")
+        self.tie_weights = tie_weights
+
+    def build(self, inputs_shape):
+        self._build_backbone(inputs_shape)
+        if self.tie_weights:
+            self.lm_head = None
+        else:
+            self.lm_head = keras.layers.Dense(
+                self.backbone.vocab_size, use_bias=False, name="lm_head", dtype=self.dtype_policy
+            )
+            self.lm_head.build((None, None, self.backbone.hidden_dim))
+
+    def call(self, inputs, padding_mask=None, training=None):
+        token_ids, padding_mask = self._unpack(inputs, padding_mask)
+        features = self.backbone(token_ids, padding_mask=padding_mask, training=training)
+        if self.lm_head is None:
+            logits = self.backbone.embedding.token_embedding(features, reverse=True)
+        else:
+            logits = self.lm_head(features)
+        return ops.cast(logits, "float32")  # (B, T, vocab_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config["tie_weights"] = self.tie_weights
+        return config

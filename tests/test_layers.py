@@ -1,0 +1,258 @@
+"""kerasllm.layers checked against Keras / keras-hub layers with the same weights."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+from keras import ops
+
+from kerasllm.errors import ConfigError
+from kerasllm.layers import (
+    MultiHeadSelfAttention,
+    ResidualConvBlock,
+    TextEmbedding,
+    TransformerBlock,
+)
+from tests.helpers import assert_round_trips
+
+BATCH, SEQ, HIDDEN, HEADS = 2, 6, 16, 4
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def features(seed=0):
+    return np.random.default_rng(seed).normal(size=(BATCH, SEQ, HIDDEN)).astype("float32")
+
+
+def right_padding_mask(lengths=(SEQ, 3)):
+    return np.arange(SEQ)[None, :] < np.array(lengths)[:, None]  # (B, T) bool
+
+
+def copy_attention_weights(reference, attention):
+    """Copies keras MultiHeadAttention (EinsumDense) weights into MultiHeadSelfAttention."""
+    for ours, theirs in (
+        (attention.query_dense, reference.query_dense),
+        (attention.key_dense, reference.key_dense),
+        (attention.value_dense, reference.value_dense),
+    ):
+        kernel, bias = theirs.get_weights()  # (C, H, D), (H, D)
+        ours.set_weights([kernel.reshape(HIDDEN, -1), bias.reshape(-1)])
+    kernel, bias = reference.output_dense.get_weights()  # (H, D, C), (C,)
+    attention.output_dense.set_weights([kernel.reshape(-1, HIDDEN), bias])
+
+
+def keras_attention(x):
+    keras.utils.set_random_seed(1)
+    reference = keras.layers.MultiHeadAttention(
+        num_heads=HEADS, key_dim=HIDDEN // HEADS, bias_initializer="random_normal"
+    )
+    reference(x, x)
+    return reference
+
+
+@pytest.mark.parametrize("padding", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_matches_keras_multi_head_attention(padding, causal):
+    x = features()
+    mask = right_padding_mask() if padding else None
+    reference = keras_attention(x)
+    attention = MultiHeadSelfAttention(num_heads=HEADS, causal=causal)
+    attention(x)
+    copy_attention_weights(reference, attention)
+
+    keras_mask = np.ones((BATCH, SEQ, SEQ), bool)
+    if padding:
+        keras_mask &= mask[:, None, :]  # keys
+    if causal:
+        keras_mask &= np.tril(np.ones((SEQ, SEQ), bool))[None]
+    expected, expected_weights = reference(
+        x, x, attention_mask=keras_mask, return_attention_scores=True
+    )
+    actual, weights = attention(x, padding_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(actual), ops.convert_to_numpy(expected), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(weights), ops.convert_to_numpy(expected_weights), atol=1e-5
+    )
+
+
+def test_fully_padded_rows_give_zero_weights_not_nan():
+    x = features()
+    attention = MultiHeadSelfAttention(num_heads=HEADS, causal=True)
+    mask = right_padding_mask(lengths=(SEQ, 0))  # the second sequence is all padding
+    out, weights = attention(x, padding_mask=mask, return_attention_scores=True)
+    out, weights = ops.convert_to_numpy(out), ops.convert_to_numpy(weights)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(weights[1], 0.0)
+    np.testing.assert_allclose(weights[0].sum(axis=-1), 1.0, atol=1e-6)
+
+
+class RawScores(MultiHeadSelfAttention):
+    """Overrides the documented hook to expose the pre-softmax scores."""
+
+    def _compute_attention(self, query, key, value, attention_mask, training=None):
+        scores = ops.einsum("bqhd,bkhd->bhqk", query, key)
+        return ops.einsum("bhqk,bkhd->bqhd", scores, value), scores
+
+
+def test_rotary_scores_depend_only_on_relative_position():
+    x = np.tile(features()[:, :1, :], (1, SEQ, 1))  # the same vector at every position
+    _, plain = RawScores(num_heads=HEADS)(x, return_attention_scores=True)
+    _, rotary = RawScores(num_heads=HEADS, rotary=True)(x, return_attention_scores=True)
+    plain, rotary = ops.convert_to_numpy(plain), ops.convert_to_numpy(rotary)
+    assert np.allclose(plain, plain[..., :1, :1], atol=1e-5)  # no position information
+    assert not np.allclose(rotary, rotary[..., :1, :1], atol=1e-3)
+    for shift in range(1, SEQ):  # Toeplitz: score(i, j) == score(i + s, j + s)
+        np.testing.assert_allclose(
+            rotary[..., shift:, shift:], rotary[..., :-shift, :-shift], atol=1e-4
+        )
+
+
+def test_attention_rejects_bad_settings():
+    with pytest.raises(ConfigError, match="num_heads must be a positive integer"):
+        MultiHeadSelfAttention(num_heads=0)
+    with pytest.raises(ConfigError, match="not divisible by num_heads"):
+        MultiHeadSelfAttention(num_heads=3)(features())
+    with pytest.raises(ConfigError, match="even head width"):
+        MultiHeadSelfAttention(num_heads=16, rotary=True)(features())
+
+
+def test_transformer_block_matches_keras_hub_pre_norm_encoder():
+    x = features()
+    mask = right_padding_mask()
+    keras.utils.set_random_seed(2)
+    reference = keras_hub.layers.TransformerEncoder(
+        intermediate_dim=4 * HIDDEN,
+        num_heads=HEADS,
+        activation="gelu",
+        normalize_first=True,
+        bias_initializer="random_normal",
+    )
+    reference(x)
+    block = TransformerBlock(num_heads=HEADS)
+    block(x)
+    copy_attention_weights(reference._self_attention_layer, block.attention)
+    block.attention_norm.set_weights(reference._self_attention_layer_norm.get_weights())
+    block.mlp_norm.set_weights(reference._feedforward_layer_norm.get_weights())
+    block.mlp_intermediate.set_weights(reference._feedforward_intermediate_dense.get_weights())
+    block.mlp_output.set_weights(reference._feedforward_output_dense.get_weights())
+    expected = ops.convert_to_numpy(reference(x, padding_mask=mask))
+    actual = ops.convert_to_numpy(block(x, padding_mask=mask))
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_conv_block_ignores_padding(causal):
+    block = ResidualConvBlock(kernel_size=3, dilation_rate=2, causal=causal)
+    x = features()
+    x[1, 3:] = 0.0
+    mask = right_padding_mask()
+    padded = ops.convert_to_numpy(block(x, padding_mask=mask))
+    alone = ops.convert_to_numpy(block(x[1:, :3], padding_mask=mask[1:, :3]))
+    np.testing.assert_allclose(padded[1, :3], alone[0], atol=1e-5)
+
+
+def test_causal_conv_block_does_not_look_ahead():
+    block = ResidualConvBlock(kernel_size=3, dilation_rate=2, causal=True)
+    x = features()
+    changed = x.copy()
+    changed[:, 4:] += 1.0
+    before, after = (ops.convert_to_numpy(block(v)) for v in (x, changed))
+    np.testing.assert_allclose(after[:, :4], before[:, :4], atol=1e-6)
+
+
+def token_ids():
+    return np.array([[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0]], dtype="int32")
+
+
+def test_sinusoidal_embedding_equals_keras_hub_sine_position_encoding():
+    layer = TextEmbedding(vocab_size=50, hidden_dim=HIDDEN, position="sinusoidal")
+    ids = token_ids()
+    out = ops.convert_to_numpy(layer(ids))
+    tokens = ops.convert_to_numpy(layer.token_embedding(ids))
+    positions = ops.convert_to_numpy(keras_hub.layers.SinePositionEncoding()(tokens))
+    np.testing.assert_allclose(out, tokens + positions, atol=1e-6)
+
+
+def test_learned_embedding_adds_the_position_table():
+    layer = TextEmbedding(vocab_size=50, hidden_dim=HIDDEN, position="learned", max_length=8)
+    ids = token_ids()
+    out = ops.convert_to_numpy(layer(ids))
+    table = ops.convert_to_numpy(layer.position_embedding.position_embeddings)
+    tokens = ops.convert_to_numpy(ops.take(layer.embeddings, ids, axis=0))
+    np.testing.assert_allclose(out, tokens + table[None, :SEQ], atol=1e-6)
+    shifted = ops.convert_to_numpy(layer(ids[:, :2], start_index=3))
+    np.testing.assert_allclose(shifted, tokens[:, :2] + table[None, 3:5], atol=1e-6)
+
+
+@pytest.mark.parametrize("position", ["rotary", "none"])
+def test_rotary_and_none_add_nothing(position):
+    layer = TextEmbedding(vocab_size=50, hidden_dim=HIDDEN, position=position)
+    ids = token_ids()
+    out = ops.convert_to_numpy(layer(ids))
+    np.testing.assert_allclose(out, ops.convert_to_numpy(layer.token_embedding(ids)), atol=0)
+    assert len(layer.weights) == 1
+
+
+def test_embedding_rejects_bad_settings():
+    with pytest.raises(ConfigError, match="Unknown position type 'alibi'"):
+        TextEmbedding(50, HIDDEN, position="alibi")
+    with pytest.raises(ConfigError, match="dropout must be in"):
+        TextEmbedding(50, HIDDEN, dropout=1.5)
+    with pytest.raises(ConfigError, match="exceed max_length=4"):
+        TextEmbedding(50, HIDDEN, max_length=4)(token_ids())
+
+
+@pytest.mark.parametrize(
+    "make_layer,inputs",
+    [
+        (
+            lambda: TextEmbedding(50, HIDDEN, position="learned", max_length=16, dropout=0.1),
+            {"token_ids": token_ids()},
+        ),
+        (
+            lambda: MultiHeadSelfAttention(num_heads=HEADS, causal=True, rotary=True, dropout=0.1),
+            {"inputs": features(), "padding_mask": right_padding_mask()},
+        ),
+        (
+            lambda: TransformerBlock(num_heads=HEADS, intermediate_dim=24, causal=True),
+            {"inputs": features(), "padding_mask": right_padding_mask()},
+        ),
+        (
+            lambda: ResidualConvBlock(kernel_size=3, dilation_rate=2, causal=True),
+            {"inputs": features(), "padding_mask": right_padding_mask()},
+        ),
+    ],
+    ids=["embedding", "attention", "transformer_block", "conv_block"],
+)
+def test_layers_round_trip(make_layer, inputs, tmp_path):
+    assert_round_trips(make_layer(), tmp_path, inputs=inputs)
+
+
+def test_docstring_examples_run():
+    """Runs every docstring example of kerasllm.layers and kerasllm.models in a fresh process
+    (the examples register backbones, which must not leak into this test session)."""
+    script = textwrap.dedent(
+        """
+        import doctest, importlib, sys
+        names = ["kerasllm.layers.embedding", "kerasllm.layers.attention",
+                 "kerasllm.layers.transformer_block", "kerasllm.layers.conv_block",
+                 "kerasllm.models.backbone", "kerasllm.models.bow", "kerasllm.models.recurrent",
+                 "kerasllm.models.cnn", "kerasllm.models.transformer", "kerasllm.models.heads"]
+        failed = 0
+        for name in names:
+            result = doctest.testmod(importlib.import_module(name))
+            failed += result.failed
+            assert result.attempted > 0, name
+        sys.exit(1 if failed else 0)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
