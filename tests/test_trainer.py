@@ -115,3 +115,30 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(TrainingError, match="NaN"):
         trainer.fit()
     assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+def _scalar_tags(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
+    accumulator.Reload()
+    return set(accumulator.Tags()["tensors"]) | set(accumulator.Tags()["scalars"])
+
+
+def test_tensorboard_has_loss_metric_learning_rate_and_throughput(finished_run):
+    out, _ = finished_run
+    train = _scalar_tags(out / "train")
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_tokens_per_second"} <= train
+    assert {"epoch_loss", "epoch_accuracy", "epoch_macro_f1"} <= _scalar_tags(out / "validation")
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
+    metrics = Trainer(config(epochs=5, learning_rate=1e-12, early_stopping_patience=1),
+                      run_dir=tmp_path / "early").fit()
+    assert metrics["epochs"] == 2  # epoch 1 sets the best; epoch 2 does not improve it
+
+
+def test_mixed_precision_switch_trains(tmp_path):
+    metrics = Trainer(config(epochs=None, steps=2, mixed_precision=True, jit_compile=False),
+                      run_dir=tmp_path / "bf16").fit()
+    assert metrics["steps"] == 2 and math.isfinite(metrics["test_loss"])

@@ -55,8 +55,9 @@ class Checkpointer(keras.callbacks.Callback):
         run: the `RunDirectory`.
         monitor: logs key to watch, e.g. "val_accuracy".
         mode: "max" or "min".
-        state: the state loaded from a previous (interrupted) attempt, or None.
-        train_seconds_so_far: training time spent before this attempt.
+        state: the state.json of a previous (interrupted) attempt, or None; its best value,
+            history and training time carry over.
+        throughput: the `Throughput` callback whose training time is added to the state.
     """
 
     def __init__(self, run, monitor, mode, state=None, throughput=None):

@@ -53,16 +53,19 @@ class Trainer:
     """
 
     def __init__(self, config, run_dir=None, runs_root="runs"):
-        self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-        self.task = get_task(self.config.task, data_dir=self.config.data_dir, **self.config.task_options)
-        self.info = self.task.info
-        self.max_length = self.config.max_length or self.info.max_length
+        self._open_task(config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config))
         BACKBONES.get(self.config.arch)  # fail on an unknown name before creating any directory
         TOKENIZERS.get(self.config.tokenizer or self.info.tokenizer)
         self.run = RunDirectory.prepare(run_dir or default_run_path(self.config, runs_root), self.config)
         self.tokenizer = self._tokenizer()
-        self._encoded = {}
         self.model = None
+
+    def _open_task(self, config):
+        self.config = config
+        self.task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
+        self.info = self.task.info
+        self.max_length = config.max_length or self.info.max_length
+        self._encoded = {}
 
     # ----------------------------------------------------------------------------- data
     def _tokenizer(self):
@@ -214,15 +217,10 @@ class Trainer:
             raise RunDirectoryError(
                 f"{path} is not a finished kerasllm run (config.json or model.keras missing)."
             )
+        config = TrainConfig.from_dict(read_json(run.config_path))
         self = cls.__new__(cls)
-        self.config = TrainConfig.from_dict(read_json(run.config_path))
-        if data_dir is not None:
-            self.config = self.config.replace(data_dir=str(data_dir))
-        self.task = get_task(self.config.task, data_dir=self.config.data_dir, **self.config.task_options)
-        self.info = self.task.info
-        self.max_length = self.config.max_length or self.info.max_length
+        self._open_task(config if data_dir is None else config.replace(data_dir=str(data_dir)))
         self.run = run
         self.tokenizer = Tokenizer.load(run.tokenizer_path)
-        self._encoded = {}
         self.model = keras.saving.load_model(run.model_path, safe_mode=True)
         return self
