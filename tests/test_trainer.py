@@ -142,3 +142,21 @@ def test_mixed_precision_switch_trains(tmp_path):
     metrics = Trainer(config(epochs=None, steps=2, mixed_precision=True, jit_compile=False),
                       run_dir=tmp_path / "bf16").fit()
     assert metrics["steps"] == 2 and math.isfinite(metrics["test_loss"])
+
+
+def test_training_time_leaves_out_validation():
+    import time
+
+    from kerasllm.training.callbacks import Throughput
+
+    throughput = Throughput(tokens_per_step=100)
+    throughput.set_params({"steps": 10})
+    logs = {}
+    throughput.on_epoch_begin(0)
+    time.sleep(0.05)
+    throughput.on_test_begin()
+    time.sleep(0.2)  # validation inside fit
+    throughput.on_test_end()
+    throughput.on_epoch_end(0, logs)
+    assert 0.04 < logs["epoch_seconds"] < 0.15
+    assert logs["tokens_per_second"] == pytest.approx(1000 / logs["epoch_seconds"])

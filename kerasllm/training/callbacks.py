@@ -16,7 +16,8 @@ from kerasllm.training.run_dir import write_json_atomic
 class Throughput(keras.callbacks.Callback):
     """Adds `tokens_per_second` (real input tokens) and `epoch_seconds` to each epoch's logs.
 
-    Put it before the TensorBoard callback so TensorBoard records the values.
+    Both count training only: the time `fit` spends on validation is left out. Put it before the
+    TensorBoard callback so TensorBoard records the values.
 
     Args:
         tokens_per_step: average number of non-pad input tokens in one training batch.
@@ -29,9 +30,16 @@ class Throughput(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._validation_seconds = 0.0
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._validation_seconds += time.perf_counter() - self._test_start
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
+        seconds = time.perf_counter() - self._start - self._validation_seconds
         self.train_seconds += seconds
         if logs is not None:
             logs["epoch_seconds"] = seconds
