@@ -69,7 +69,8 @@ def test_same_seed_same_metrics_and_interrupted_run_resumes(tmp_path, finished_r
         Trainer(config(), run_dir=out).fit(callbacks=[StopAfterFirstEpoch()])
     assert not (out / "metrics.json").exists()
     state = json.loads((out / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] == 1
+    assert state["epoch"] == 1 and state["last_checkpoint"] == "epoch-1.keras"
+    assert {p.name for p in (out / "checkpoints").glob("*.keras")} == {"epoch-1.keras", "best-epoch-1.keras"}
     with pytest.raises(RunDirectoryError, match="different config"):
         Trainer(config(hidden_dim=32), run_dir=out)
     trainer = Trainer(config(), run_dir=out)

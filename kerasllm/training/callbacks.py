@@ -55,9 +55,10 @@ def save_model_atomic(model, path):
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """After every epoch saves `last.keras` (with optimizer state), `best.keras` when the monitored
-    validation value improves, then `state.json`; each write is atomic, so a kill at any moment
-    leaves the previous complete checkpoint.
+    """Crash-safe checkpoints: after epoch n saves `epoch-<n>.keras` (with optimizer state), and
+    `best-epoch-<n>.keras` when the monitored validation value improves, then `state.json`, which
+    names both files; older files are removed only after that. Every write is atomic and state.json
+    is written last, so a kill at any moment leaves a state.json that names complete files.
 
     Args:
         run: the `RunDirectory`.
@@ -75,6 +76,7 @@ class Checkpointer(keras.callbacks.Callback):
         state = state or {}
         self.best = state.get("best", -math.inf if mode == "max" else math.inf)
         self.best_epoch = state.get("best_epoch")
+        self.best_checkpoint = state.get("best_checkpoint")
         self.history = state.get("history", [])
         self.seconds_before = state.get("train_seconds", 0.0)
 
@@ -86,14 +88,21 @@ class Checkpointer(keras.callbacks.Callback):
         value = logs.get(self.monitor)
         if value is None or math.isnan(value):
             return  # NaN: TerminateOnNaN stops; the last good checkpoint stays.
-        save_model_atomic(self.model, self.run.last_checkpoint)
+        epochs_done = epoch + 1
+        last = f"epoch-{epochs_done}.keras"
+        save_model_atomic(self.model, self.run.checkpoint_dir / last)
         if self._improved(value):
-            self.best, self.best_epoch = float(value), epoch + 1
-            save_model_atomic(self.model, self.run.best_checkpoint)
-        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
-        write_json_atomic(self.run.state_path, self.state(epoch + 1))
+            self.best, self.best_epoch = float(value), epochs_done
+            self.best_checkpoint = f"best-epoch-{epochs_done}.keras"
+            save_model_atomic(self.model, self.run.checkpoint_dir / self.best_checkpoint)
+        self.history.append({"epoch": epochs_done, **{k: float(v) for k, v in logs.items()}})
+        write_json_atomic(self.run.state_path, self.state(epochs_done, last))
+        for stale in self.run.checkpoint_dir.glob("*.keras"):
+            if stale.name not in (last, self.best_checkpoint):
+                stale.unlink()
 
-    def state(self, epochs_done):
+    def state(self, epochs_done, last_checkpoint):
         seconds = self.seconds_before + (self.throughput.train_seconds if self.throughput else 0.0)
-        return {"epoch": epochs_done, "best": self.best, "best_epoch": self.best_epoch,
+        return {"epoch": epochs_done, "last_checkpoint": last_checkpoint,
+                "best_checkpoint": self.best_checkpoint, "best": self.best, "best_epoch": self.best_epoch,
                 "monitor": self.monitor, "history": self.history, "train_seconds": seconds}

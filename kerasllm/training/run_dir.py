@@ -6,7 +6,8 @@ Layout::
     manifest.json    versions, backend, hardware, git commit, seed, command
     tokenizer.json   the fitted tokenizer
     train/ validation/   TensorBoard event files
-    checkpoints/     last.keras, best.keras, state.json (epoch reached, best value, history)
+    checkpoints/     state.json (epoch reached, names of the last and best checkpoint files, best
+                     value, history) and those two files, epoch-<n>.keras and best-epoch-<k>.keras
     model.keras      the best model (by the validation headline metric)
     metrics.json     final metrics; its presence marks the run as finished
 
@@ -69,8 +70,6 @@ class RunDirectory:
     model_path = property(lambda self: self.path / "model.keras")
     tokenizer_path = property(lambda self: self.path / "tokenizer.json")
     checkpoint_dir = property(lambda self: self.path / "checkpoints")
-    last_checkpoint = property(lambda self: self.checkpoint_dir / "last.keras")
-    best_checkpoint = property(lambda self: self.checkpoint_dir / "best.keras")
     state_path = property(lambda self: self.checkpoint_dir / "state.json")
 
     @property

@@ -141,8 +141,8 @@ class Trainer:
         steps_per_epoch, epochs = self.schedule()
         state = read_json(self.run.state_path) if self.run.resuming and self.run.state_path.exists() else None
         initial_epoch = state["epoch"] if state else 0
-        if state and self.run.last_checkpoint.exists():
-            self.model = keras.saving.load_model(self.run.last_checkpoint, safe_mode=True)
+        if state:
+            self.model = keras.saving.load_model(self.run.checkpoint_dir / state["last_checkpoint"], safe_mode=True)
         else:
             self.model = self.build_model()
             self.compile(self.model, steps_per_epoch * epochs)
@@ -175,9 +175,10 @@ class Trainer:
                     f"The training loss became NaN/inf at epoch {len(losses) + initial_epoch}. "
                     "Lower learning_rate or clipnorm (or check the data); the last good checkpoint is kept."
                 )
-        self.model = keras.saving.load_model(self.run.best_checkpoint, safe_mode=True)
-        save_model_atomic(self.model, self.run.model_path)
         final_state = read_json(self.run.state_path)
+        self.model = keras.saving.load_model(
+            self.run.checkpoint_dir / final_state["best_checkpoint"], safe_mode=True)
+        save_model_atomic(self.model, self.run.model_path)
         metrics = {}
         for split in ("validation", "test"):
             for name, value in self.evaluate(split).items():
