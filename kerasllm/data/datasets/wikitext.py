@@ -1,8 +1,7 @@
 """WikiText-2 (Merity et al. 2016, https://arxiv.org/abs/1609.07843), tokenized version."""
 
-from kerasllm.data.base import Split, TaskInfo, register_task
-from kerasllm.data.datasets.base import RealTask
-from kerasllm.data.datasets.ptb import read_line_documents
+from kerasllm.data.base import TaskInfo, register_task
+from kerasllm.data.datasets.base import LineDocumentsTask
 from kerasllm.data.download import RemoteFile
 
 _FILES = {"train": "wiki.train.tokens", "validation": "wiki.valid.tokens", "test": "wiki.test.tokens"}
@@ -22,7 +21,7 @@ WIKITEXT2_ZIP = RemoteFile(
 
 
 @register_task("wikitext2")
-class WikiText2(RealTask):
+class WikiText2(LineDocumentsTask):
     """WikiText-2 word-level language modelling (about 2M training tokens, 33,278-word vocabulary).
 
     Reads `data_dir/wikitext2/wiki.{train,valid,test}.tokens`. Each non-blank line (a paragraph or a
@@ -53,12 +52,8 @@ class WikiText2(RealTask):
         notes="WikiText-2 (tokenized, wiki.{train,valid,test}.tokens). Each non-blank line is one document "
         "(headings included), blank lines dropped, <eos> appended by the pipeline.",
     )
+    split_files = _FILES
     files = tuple(_FILES.values())
     source = "WikiText-2 (wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens from wikitext-2-v1.zip)"
     remotes = (WIKITEXT2_ZIP,)
 
-    def _read(self, folder):
-        return {
-            split: Split(texts=read_line_documents(folder / name, self.info.name))
-            for split, name in _FILES.items()
-        }
