@@ -9,8 +9,11 @@ import os
 import time
 
 import keras
+import numpy as np
 
-from kerasllm.training.run_dir import write_json_atomic
+from kerasllm.errors import KerasLLMError
+from kerasllm.training.interrupts import deferred_interrupts, kill_point
+from kerasllm.training.run_dir import disk_write_error, write_json_atomic
 
 
 class Throughput(keras.callbacks.Callback):
@@ -47,18 +50,50 @@ class Throughput(keras.callbacks.Callback):
 
 
 def save_model_atomic(model, path):
-    """Saves a `.keras` file under a temporary name, then renames it over `path`."""
+    """Saves a `.keras` file under a temporary name, then renames it over `path`.
+
+    Ctrl-C waits until the file is complete; on a failed write (say, a full disk) the temporary file
+    is removed and a `DiskWriteError` says what to do.
+    """
     path = str(path)
     tmp = path[: -len(".keras")] + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    with deferred_interrupts():
+        try:
+            model.save(tmp)
+            kill_point(f"before-rename:{os.path.basename(path)}")
+            os.replace(tmp, path)
+        except BaseException as error:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(error, OSError) and not isinstance(error, KerasLLMError):
+                raise disk_write_error(path, error) from None
+            raise
+
+
+def seed_states(model):
+    """The model's random seed-generator variables (dropout), in a fixed order.
+
+    Keras leaves them out of `.keras` files; state.json keeps their values so that a resumed run
+    draws the same dropout masks as an uninterrupted one (`restore_seed_states`).
+    """
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def restore_seed_states(model, values):
+    """Sets the seed-generator states saved by `Checkpointer` (no-op for a state.json without them)."""
+    variables = seed_states(model)
+    if values is None or len(values) != len(variables):
+        return
+    for variable, value in zip(variables, values):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
 class Checkpointer(keras.callbacks.Callback):
     """Crash-safe checkpoints: after epoch n saves `epoch-<n>.keras` (with optimizer state), and
     `best-epoch-<n>.keras` when the monitored validation value improves, then `state.json`, which
     names both files; older files are removed only after that. Every write is atomic and state.json
-    is written last, so a kill at any moment leaves a state.json that names complete files.
+    is written last, so a kill at any moment leaves a state.json that names complete files; a Ctrl-C
+    during these writes takes effect once they are done.
 
     Args:
         run: the `RunDirectory`.
@@ -90,19 +125,21 @@ class Checkpointer(keras.callbacks.Callback):
             return  # NaN: TerminateOnNaN stops; the last good checkpoint stays.
         epochs_done = epoch + 1
         last = f"epoch-{epochs_done}.keras"
-        save_model_atomic(self.model, self.run.checkpoint_dir / last)
-        if self._improved(value):
-            self.best, self.best_epoch = float(value), epochs_done
-            self.best_checkpoint = f"best-epoch-{epochs_done}.keras"
-            save_model_atomic(self.model, self.run.checkpoint_dir / self.best_checkpoint)
-        self.history.append({"epoch": epochs_done, **{k: float(v) for k, v in logs.items()}})
-        write_json_atomic(self.run.state_path, self.state(epochs_done, last))
-        for stale in self.run.checkpoint_dir.glob("*.keras"):
-            if stale.name not in (last, self.best_checkpoint):
-                stale.unlink()
+        with deferred_interrupts():  # a Ctrl-C stops training only after the state below is complete
+            save_model_atomic(self.model, self.run.checkpoint_dir / last)
+            if self._improved(value):
+                self.best, self.best_epoch = float(value), epochs_done
+                self.best_checkpoint = f"best-epoch-{epochs_done}.keras"
+                save_model_atomic(self.model, self.run.checkpoint_dir / self.best_checkpoint)
+            self.history.append({"epoch": epochs_done, **{k: float(v) for k, v in logs.items()}})
+            write_json_atomic(self.run.state_path, self.state(epochs_done, last))
+            for stale in self.run.checkpoint_dir.glob("*.keras"):
+                if stale.name not in (last, self.best_checkpoint):
+                    stale.unlink()
 
     def state(self, epochs_done, last_checkpoint):
         seconds = self.seconds_before + (self.throughput.train_seconds if self.throughput else 0.0)
         return {"epoch": epochs_done, "last_checkpoint": last_checkpoint,
                 "best_checkpoint": self.best_checkpoint, "best": self.best, "best_epoch": self.best_epoch,
-                "monitor": self.monitor, "history": self.history, "train_seconds": seconds}
+                "monitor": self.monitor, "history": self.history, "train_seconds": seconds,
+                "seed_states": [np.asarray(keras.ops.convert_to_numpy(v)).tolist() for v in seed_states(self.model)]}

@@ -21,6 +21,7 @@ False
 """
 
 import datetime
+import errno
 import json
 import os
 import pathlib
@@ -28,23 +29,65 @@ import platform
 import subprocess
 import sys
 
-from kerasllm.errors import RunDirectoryError
+from kerasllm.errors import KerasLLMError, RunDirectoryError
+from kerasllm.training.interrupts import deferred_interrupts, kill_point
+
+
+class DiskWriteError(RunDirectoryError, OSError):
+    """A file could not be written (disk full, read-only, no permission); no partial file is left."""
+
+
+class CorruptFileError(RunDirectoryError, ValueError):
+    """A run file is not valid JSON (edited by hand, or written by something else)."""
+
+
+_WRITE_FIXES = {
+    errno.ENOSPC: "Free some disk space, then run the same command again (a run resumes where it stopped).",
+    errno.EDQUOT: "Free some disk space, then run the same command again (a run resumes where it stopped).",
+    errno.EACCES: "Choose a writable --out (or fix the folder's permissions).",
+    errno.EPERM: "Choose a writable --out (or fix the folder's permissions).",
+    errno.EROFS: "Choose an --out on a writable disk.",
+}
+
+
+def disk_write_error(path, error):
+    """A one-line `DiskWriteError` for an `OSError` raised while writing `path`."""
+    fix = _WRITE_FIXES.get(error.errno, "Check the disk and the folder, or choose another --out.")
+    return DiskWriteError(f"Cannot write {path}: {error.strerror or error}. {fix}")
 
 
 def write_json_atomic(path, payload):
-    """Writes JSON to a temporary file in the same folder, then renames it over `path`."""
+    """Writes JSON to a temporary file in the same folder, then renames it over `path`.
+
+    Ctrl-C waits until the write is complete; on a failed write (say, a full disk) the temporary
+    file is removed and a `DiskWriteError` says what to do.
+    """
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with deferred_interrupts():
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(payload, f, indent=2, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            kill_point(f"before-rename:{path.name}")
+            os.replace(tmp, path)
+        except BaseException as error:
+            tmp.unlink(missing_ok=True)
+            if isinstance(error, OSError) and not isinstance(error, KerasLLMError):
+                raise disk_write_error(path, error) from None
+            raise
 
 
 def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The JSON in `path`; a `CorruptFileError` naming the file if it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise CorruptFileError(
+            f"{path} is not valid JSON ({error}). Restore it from a copy, or choose a new --out."
+        ) from None
 
 
 def default_run_path(config, root="runs"):
@@ -55,6 +98,18 @@ def default_run_path(config, root="runs"):
     while candidate.exists():
         candidate, n = base.with_name(f"{stamp}-{n}"), n + 1
     return candidate / config.task / config.arch / f"seed{config.seed}"
+
+
+def _is_temporary(path):
+    """Temporary files of atomic writes: `.name.tmp`, `name.tmp`, `name.tmp.keras`."""
+    return ".tmp" in path.name
+
+
+def _is_leftover(path):
+    """What a killed attempt can leave in a run directory before config.json exists."""
+    if path.is_dir():
+        return path.name == "checkpoints" and not any(path.iterdir())
+    return _is_temporary(path)
 
 
 class RunDirectory:
@@ -83,8 +138,19 @@ class RunDirectory:
         Raises `RunDirectoryError` if the folder holds a finished run, a run with another config,
         something that is not a run, or cannot be written.
         """
+        run = cls.check(path, config)
+        if not run.resuming:
+            run.create(config)
+        return run
+
+    @classmethod
+    def check(cls, path, config):
+        """Like `prepare`, but writes nothing yet: `resuming` says whether `path` holds an unfinished
+        run with this config; `create(config)` then makes a new one."""
         run = cls(path)
-        if run.path.exists() and any(run.path.iterdir()):
+        if run.path.exists() and not run.path.is_dir():
+            raise RunDirectoryError(f"--out {run.path} is a file, not a folder. Choose a new --out.")
+        if run.path.exists() and any(not _is_leftover(p) for p in run.path.iterdir()):
             if not run.config_path.exists():
                 raise RunDirectoryError(
                     f"--out {run.path} exists and is not a kerasllm run directory. Choose a new --out."
@@ -101,13 +167,41 @@ class RunDirectory:
                     "Use the same settings to resume it, or choose a new --out."
                 )
             run.resuming = True
-            return run
-        try:
-            run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run.config_path, config.to_dict())
-        except OSError as e:
-            raise RunDirectoryError(f"Cannot write the run directory {run.path}: {e.strerror}. Choose a writable --out.")
+            run.remove_leftovers()
         return run
+
+    def create(self, config):
+        """Makes the folder and writes config.json; on failure removes the folders it made."""
+        missing = [folder for folder in (self.checkpoint_dir, self.path, *self.path.parents) if not folder.exists()]
+        try:
+            self.remove_leftovers()  # of an attempt killed before config.json was written
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.config_path, config.to_dict())
+        except OSError as e:
+            for folder in missing:  # deepest first: leave no empty folders behind
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            if isinstance(e, RunDirectoryError):
+                raise
+            raise RunDirectoryError(
+                f"Cannot write the run directory {self.path}: {e.strerror}. Choose a writable --out."
+            ) from None
+
+    def remove_leftovers(self):
+        """Deletes what a killed attempt can leave behind: temporary files of atomic writes, and
+        checkpoint files that checkpoints/state.json does not name (written after it, or not yet
+        cleaned up)."""
+        for folder in (self.path, self.checkpoint_dir):
+            if folder.is_dir():
+                for leftover in [p for p in folder.iterdir() if p.is_file() and _is_temporary(p)]:
+                    leftover.unlink()
+        if not self.checkpoint_dir.is_dir():
+            return
+        state = read_json(self.state_path) if self.state_path.exists() else {}
+        named = {state.get("last_checkpoint"), state.get("best_checkpoint")}
+        for checkpoint in self.checkpoint_dir.glob("*.keras"):
+            if checkpoint.name not in named:
+                checkpoint.unlink()
 
     def write_manifest(self, config, extra=None):
         write_json_atomic(self.manifest_path, {**manifest(config), **(extra or {})})

@@ -27,9 +27,10 @@ from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
 from kerasllm.models import CausalLM, TextClassifier, get_backbone
 from kerasllm.models.backbone import BACKBONES
 from kerasllm.tokenizers.base import TOKENIZERS, Tokenizer, get_tokenizer
-from kerasllm.training.callbacks import Checkpointer, Throughput, save_model_atomic
+from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
 from kerasllm.training.losses import SparseCrossEntropy
 from kerasllm.training.metrics import LOWER_IS_BETTER, derived_metrics, metrics_for
+from kerasllm.training.model_files import check_model_fits, load_model
 from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json, write_json_atomic
 from kerasllm.training.schedule import WarmupCosine
 
@@ -56,8 +57,16 @@ class Trainer:
         self._open_task(config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config))
         BACKBONES.get(self.config.arch)  # fail on an unknown name before creating any directory
         TOKENIZERS.get(self.config.tokenizer or self.info.tokenizer)
-        self.run = RunDirectory.prepare(run_dir or default_run_path(self.config, runs_root), self.config)
+        self.run = RunDirectory.check(run_dir or default_run_path(self.config, runs_root), self.config)
+        # Read the data, fit the tokenizer and check the model settings before writing anything, so a
+        # mistake in them leaves no half-made run directory behind.
         self.tokenizer = self._tokenizer()
+        self.schedule()
+        self.build_model()
+        if not self.run.resuming:
+            self.run.create(self.config)
+        if not self.run.tokenizer_path.exists():
+            self.tokenizer.save(self.run.tokenizer_path)
         self.model = None
 
     def _open_task(self, config):
@@ -73,9 +82,7 @@ class Trainer:
             return Tokenizer.load(self.run.tokenizer_path)
         name = self.config.tokenizer or self.info.tokenizer
         options = self.config.tokenizer_options or (self.info.tokenizer_options if not self.config.tokenizer else {})
-        tokenizer = get_tokenizer(name, **options).fit(self.task.train_texts())
-        tokenizer.save(self.run.tokenizer_path)
-        return tokenizer
+        return get_tokenizer(name, **options).fit(self.task.train_texts())
 
     def encoded(self, split):
         """The split's padded arrays (cached)."""
@@ -142,7 +149,8 @@ class Trainer:
         state = read_json(self.run.state_path) if self.run.resuming and self.run.state_path.exists() else None
         initial_epoch = state["epoch"] if state else 0
         if state:
-            self.model = keras.saving.load_model(self.run.checkpoint_dir / state["last_checkpoint"], safe_mode=True)
+            self.model = self._load(self.run.checkpoint_dir / state["last_checkpoint"])
+            restore_seed_states(self.model, state.get("seed_states"))
         else:
             self.model = self.build_model()
             self.compile(self.model, steps_per_epoch * epochs)
@@ -176,8 +184,7 @@ class Trainer:
                     "Lower learning_rate or clipnorm (or check the data); the last good checkpoint is kept."
                 )
         final_state = read_json(self.run.state_path)
-        self.model = keras.saving.load_model(
-            self.run.checkpoint_dir / final_state["best_checkpoint"], safe_mode=True)
+        self.model = self._load(self.run.checkpoint_dir / final_state["best_checkpoint"])
         save_model_atomic(self.model, self.run.model_path)
         metrics = {}
         for split in ("validation", "test"):
@@ -223,5 +230,12 @@ class Trainer:
         self._open_task(config if data_dir is None else config.replace(data_dir=str(data_dir)))
         self.run = run
         self.tokenizer = Tokenizer.load(run.tokenizer_path)
-        self.model = keras.saving.load_model(run.model_path, safe_mode=True)
+        self.model = self._load(run.model_path)
         return self
+
+    def _load(self, path):
+        """Loads a checkpoint or model.keras of this run (safe_mode on) and checks it fits the run."""
+        model = load_model(path)
+        num_classes = self.info.num_classes if self.info.kind == "classification" else None
+        check_model_fits(model, path, self.config.arch, self.tokenizer.vocabulary_size, num_classes)
+        return model

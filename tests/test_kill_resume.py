@@ -1,0 +1,143 @@
+"""Kill-safe training: a real `python -m kerasllm train` process is killed (SIGKILL) at several points,
+mid-epoch and in the middle of checkpoint and model writes, and interrupted with Ctrl-C (SIGINT) while it
+writes a checkpoint; each time the same command is run again. The resumed run must finish with the right
+number of epochs, an intact run directory and the metrics of an uninterrupted run with the same seed.
+
+Exact points inside a write are hit with the test hook `KERASLLM_TEST_KILL_AT`
+(`kerasllm.training.interrupts.kill_point`): the process sends itself the signal after the temporary
+file is complete and before it is renamed over the real name.
+"""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from kerasllm.training.interrupts import KILL_AT_ENV
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EPOCHS = 3
+COMMAND = [
+    sys.executable, "-m", "kerasllm", "train", "--task", "negation_sentiment", "--arch", "gru",
+    "--epochs", str(EPOCHS), "--hidden-dim", "8", "--num-layers", "1", "--batch-size", "16", "--max-length", "16",
+    "learning_rate=0.01", "task_options.num_train=64", "task_options.num_validation=32",
+    "task_options.num_test=32",
+]
+COMPARED = ("validation_loss", "validation_accuracy", "test_loss", "test_accuracy")
+
+
+def start(out, kill_at=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop(KILL_AT_ENV, None)
+    if kill_at:
+        env[KILL_AT_ENV] = kill_at
+    return subprocess.Popen([*COMMAND, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, timeout=120):
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+def kill_when_printed(process, text):
+    """SIGKILLs `process` as soon as a line containing `text` appears on its stdout."""
+    for line in process.stdout:
+        if text in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    return finish(process)
+
+
+def state(out):
+    return json.loads((out / "checkpoints" / "state.json").read_text())
+
+
+def temporary_files(out):
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if ".tmp" in p.name)
+
+
+def assert_consistent(out):
+    """What a kill at any moment must leave: every JSON file parses, state.json names complete
+    checkpoints that load with safe_mode, and no run is marked finished."""
+    import keras
+
+    import kerasllm.models  # noqa: F401  (registers the classes the checkpoints refer to)
+
+    for path in out.rglob("*.json"):
+        json.loads(path.read_text())
+    assert not (out / "metrics.json").exists()
+    saved = state(out)
+    for name in {saved["last_checkpoint"], saved["best_checkpoint"]}:
+        keras.saving.load_model(out / "checkpoints" / name, safe_mode=True)
+    return saved
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    reference_out, out = tmp_path / "reference", tmp_path / "killed"
+    reference = start(reference_out)  # the uninterrupted run, alongside the first attempt
+
+    # 1. SIGKILL from outside in the middle of epoch 2.
+    code, _, _ = kill_when_printed(start(out), f"Epoch 2/{EPOCHS}")
+    assert code == -signal.SIGKILL
+    assert assert_consistent(out)["epoch"] == 1
+
+    # 2. SIGKILL while writing the epoch-2 checkpoint: the temporary file is complete, not yet renamed.
+    code, _, _ = finish(start(out, kill_at="before-rename:epoch-2.keras"))
+    assert code == -signal.SIGKILL
+    assert temporary_files(out) == ["checkpoints/epoch-2.tmp.keras"]
+    assert assert_consistent(out)["epoch"] == 1
+
+    # 3. SIGKILL while writing state.json after epoch 2: the checkpoint is in place, the state not yet.
+    code, _, _ = finish(start(out, kill_at="before-rename:state.json"))
+    assert code == -signal.SIGKILL
+    assert temporary_files(out) == ["checkpoints/.state.json.tmp"]
+    assert (out / "checkpoints" / "epoch-2.keras").exists()
+    assert assert_consistent(out)["epoch"] == 1
+
+    # 4. Ctrl-C while writing the epoch-3 checkpoint: it stops after saving, with a message and code 130.
+    code, _, stderr = finish(start(out, kill_at="before-rename:epoch-3.keras@SIGINT"))
+    assert code == 130, stderr
+    message = stderr.strip().splitlines()[-1]
+    assert "interrupted" in message and "run the same command to resume" in message
+    assert "Traceback" not in stderr
+    assert temporary_files(out) == []
+    assert assert_consistent(out)["epoch"] == 3
+
+    # 5. SIGKILL while writing model.keras after the last epoch.
+    code, _, _ = finish(start(out, kill_at="before-rename:model.keras"))
+    assert code == -signal.SIGKILL
+    assert temporary_files(out) == ["model.tmp.keras"]
+    assert assert_consistent(out)["epoch"] == 3
+
+    # 6. The same command once more finishes the run.
+    code, stdout, stderr = finish(start(out))
+    assert code == 0, stderr
+    assert "(resuming)" in stdout
+    code, _, stderr = finish(reference)
+    assert code == 0, stderr
+
+    import keras
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((reference_out / "metrics.json").read_text())
+    assert metrics["epochs"] == EPOCHS and metrics["steps"] == expected["steps"] == EPOCHS * 4
+    for key in COMPARED:
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-5), key
+    history = [entry["val_loss"] for entry in state(out)["history"]]
+    assert [entry["epoch"] for entry in state(out)["history"]] == list(range(1, EPOCHS + 1))
+    assert history == pytest.approx([entry["val_loss"] for entry in state(reference_out)["history"]], abs=1e-5)
+
+    # An intact run directory: no temporary files, only the two named checkpoints, everything loads.
+    assert temporary_files(out) == []
+    saved = state(out)
+    assert {p.name for p in (out / "checkpoints").glob("*.keras")} == {saved["last_checkpoint"],
+                                                                       saved["best_checkpoint"]}
+    for path in out.rglob("*.json"):
+        json.loads(path.read_text())
+    for path in out.rglob("*.keras"):
+        keras.saving.load_model(path, safe_mode=True)
