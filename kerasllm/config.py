@@ -13,6 +13,7 @@ Example:
 
 import dataclasses
 import difflib
+import inspect
 import json
 import typing
 from typing import Optional
@@ -154,6 +155,31 @@ class TrainConfig:
             else:
                 values[key] = raw
         return self.from_dict(values)
+
+
+def check_options(target, options, what, setting):
+    """Raises `ConfigError` (with a did-you-mean) for a key of `options` that `target`'s constructor lacks.
+
+    Example:
+    >>> class Task:
+    ...     def __init__(self, data_dir=None, num_train=10): pass
+    >>> check_options(Task, {"num_trian": 5}, "task 'demo'", "task_options")
+    Traceback (most recent call last):
+    ...
+    kerasllm.errors.ConfigError: Unknown task_options key 'num_trian' for task 'demo'. Did you mean 'num_train'? Known: num_train.
+    """
+    parameters = inspect.signature(target).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    known = [p.name for p in parameters
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "data_dir")]
+    for key in options:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), known, n=1)
+            suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+            raise ConfigError(
+                f"Unknown {setting} key '{key}' for {what}.{suggestion} Known: {', '.join(known) or 'none'}."
+            )
 
 
 def _parse_scalar(raw):

@@ -16,7 +16,8 @@ import os
 
 import keras
 
-from kerasllm.errors import ConfigError, DataError
+from kerasllm.config import check_options
+from kerasllm.errors import ConfigError, DataError, RunDirectoryError
 from kerasllm.registry import Registry
 
 TOKENIZERS = Registry("tokenizer")
@@ -38,7 +39,9 @@ def register_tokenizer(name):
 
 def get_tokenizer(name, **kwargs):
     """Builds an unfitted tokenizer by registry name, e.g. `get_tokenizer("word", max_vocab=20000)`."""
-    return TOKENIZERS.get(name)(**kwargs)
+    cls = TOKENIZERS.get(name)
+    check_options(cls, kwargs, f"the '{name}' tokenizer", "tokenizer_options")
+    return cls(**kwargs)
 
 
 def list_tokenizers():
@@ -107,9 +110,18 @@ class Tokenizer:
         """Writes `{"name": ..., "config": ...}` as JSON, atomically."""
         payload = {"name": self.registered_name, "config": self.get_config()}
         tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, ensure_ascii=False)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(payload, f, ensure_ascii=False)
+            os.replace(tmp, path)
+        except BaseException as error:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(error, OSError):
+                raise RunDirectoryError(
+                    f"Cannot write {path}: {error.strerror or error}. Free disk space or choose a writable folder."
+                ) from None
+            raise
 
     @staticmethod
     def load(path):
