@@ -110,6 +110,43 @@ def _add_report(subparsers):
     p.set_defaults(run=_report)
 
 
+# --- kerasllm lab: the teaching labs' checker (logic in kerasllm/labs) ------------------------------------------
+def _add_lab(subparsers):
+    p = subparsers.add_parser(
+        "lab", help="teaching labs: list them, or check a student's class",
+        description="Teaching labs (docs/labs/). `kerasllm lab check LAB FILE.py:Class` runs the lab's checks on "
+                    "your class, prints PASS/FAIL with a hint per check, and exits 0 only when all pass.")
+    commands = p.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
+    commands.add_parser("list", help="the labs and the convention each class follows").set_defaults(run=_lab_list)
+    c = commands.add_parser("check", help="check a class against a lab",
+                            description="Check your class against a lab; exits 0 only when every check passes.")
+    c.add_argument("lab", help="lab name (see `kerasllm lab list`)")
+    c.add_argument("target", metavar="FILE.py:Class", help="your class, e.g. my_cell.py:MyCell")
+    c.add_argument("--no-train", action="store_true", help="skip the last check (a short training run)")
+    c.set_defaults(run=_lab_check)
+
+
+def _lab_list(args):
+    from kerasllm.labs import LABS
+
+    for name in LABS.names():
+        lab = LABS.get(name)
+        print(f"{lab.number} {name:22s} {lab.title}\n   convention: {lab.convention}\n   starter: "
+              f"docs/labs/starters/{lab.starter}")
+
+
+def _lab_check(args):
+    from kerasllm.labs import check_lab
+
+    report = check_lab(args.lab, args.target, train=not args.no_train)
+    for line in report.lines():
+        print(line, flush=True)
+    failed = len(report.failures())
+    print(f"lab {args.lab}: " + ("all checks pass" if report.passed else f"{failed} of {len(report.results)} "
+                                                                        "checks did not pass"))
+    return 0 if report.passed else 1
+
+
 def build_parser():
     parser = _Parser(prog="kerasllm", description="Compare text-model architectures on the same footing.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -117,6 +154,7 @@ def build_parser():
     _add_evaluate(subparsers)
     _add_bench(subparsers)
     _add_report(subparsers)
+    _add_lab(subparsers)
     subparsers.add_parser("archs", help="list architectures").set_defaults(run=_archs)
     subparsers.add_parser("tasks", help="list tasks").set_defaults(run=_tasks)
     return parser
@@ -220,7 +258,7 @@ def main(argv=None):
     from kerasllm.errors import KerasLLMError
 
     try:
-        args.run(args)
+        code = args.run(args)  # None means success; `kerasllm lab check` returns 1 when a check fails
     except KerasLLMError as error:
         print(f"kerasllm {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -228,4 +266,4 @@ def main(argv=None):
         print(f"kerasllm {args.command}: interrupted. Completed epochs are checkpointed; "
               "run the same command to resume.", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
