@@ -127,9 +127,9 @@ def _add_lab(subparsers):
 
 
 def _lab_list(args):
-    from kerasllm.labs import LABS
+    from kerasllm.labs import LABS, list_labs
 
-    for name in LABS.names():
+    for name in list_labs():
         lab = LABS.get(name)
         print(f"{lab.number} {name:22s} {lab.title}\n   convention: {lab.convention}\n   starter: "
               f"docs/labs/starters/{lab.starter}")

@@ -21,8 +21,8 @@ from kerasllm.labs.base import LABS, CheckResult, Lab, LabFailure, LabReport, ch
 
 
 def list_labs():
-    """Names of the labs in lab order."""
-    return LABS.names()
+    """Names of the labs in lab order (01 rnn ... 08 bpe)."""
+    return sorted(LABS.names(), key=lambda name: LABS.get(name).number)
 
 
 def get_lab(name):
