@@ -254,7 +254,12 @@ def _usage_error(message):
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off stderr
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse leaves key=value settings that come after an option unparsed
+        if getattr(args, "overrides", None) is None or any("=" not in e or e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
     from kerasllm.errors import KerasLLMError
 
     try:

@@ -75,6 +75,12 @@ class TrainConfig:
 
     def __post_init__(self):
         self._check()
+        if any(":" in str(value) for value in (self.arch, *self.arch_options.values())):
+            # A user's class named by import path (file.py:Class): import it now, so that every run, resume
+            # and `kerasllm evaluate` of this config builds and loads its model (kerasllm/models/plugins.py).
+            from kerasllm.models.plugins import load_plugins
+
+            load_plugins(self.arch, self.arch_options)
 
     def _check(self):
         at_least_one = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "epochs", "steps",
@@ -104,8 +110,8 @@ class TrainConfig:
         known = cls.fields()
         for key in values:
             if key not in known:
-                hint = difflib.get_close_matches(key, list(known), n=1)
-                suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+                hint = difflib.get_close_matches(str(key), list(known), n=1)
+                suggestion = f" Did you mean '{hint[0]}'?" if hint else f" Known: {', '.join(known)}."
                 raise ConfigError(f"Unknown setting '{key}'.{suggestion}")
         for required in ("task", "arch"):
             if not values.get(required):
@@ -120,7 +126,10 @@ class TrainConfig:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
         except OSError as e:
-            raise ConfigError(f"Cannot read config file {path}: {e.strerror}.")
+            raise ConfigError(f"Cannot read config file {path}: {e.strerror}. Check the --config path.")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"Config file {path} is not UTF-8 text (byte {e.start}). Save it as UTF-8.")
+        kind = "YAML" if str(path).endswith((".yaml", ".yml")) else "JSON"
         try:
             if str(path).endswith((".yaml", ".yml")):
                 import yaml
@@ -129,9 +138,12 @@ class TrainConfig:
             else:
                 values = json.loads(text)
         except Exception as e:  # yaml and json raise different types; both mean a malformed file.
-            raise ConfigError(f"Config file {path} is not valid {'YAML' if str(path).endswith(('yaml', 'yml')) else 'JSON'}: {e}")
+            reason = " ".join(str(e).split())  # yaml's messages span several lines
+            raise ConfigError(
+                f"Config file {path} is not valid {kind} ({reason}). Fix it: plain `key: value` settings only."
+            ) from None
         if not isinstance(values, dict):
-            raise ConfigError(f"Config file {path} must hold a mapping of settings.")
+            raise ConfigError(f"Config file {path} must hold a mapping of settings, e.g. `arch: lstm`.")
         return cls.from_dict(values)
 
     def to_dict(self):

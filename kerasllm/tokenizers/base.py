@@ -136,4 +136,7 @@ class Tokenizer:
         except (ValueError, KeyError, TypeError) as e:
             if isinstance(e, ConfigError):
                 raise
-            raise DataError(f"Tokenizer file {path} is not a valid kerasllm tokenizer ({e}).")
+            raise DataError(
+                f"Tokenizer file {path} is not a valid kerasllm tokenizer ({e}). Restore the run's own "
+                "tokenizer.json, or train a new run."
+            ) from None

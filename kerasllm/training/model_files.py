@@ -18,6 +18,7 @@ kerasllm.training.model_files.ModelFileError: No model file at .../missing.keras
 """
 
 import os
+import zipfile
 
 import keras
 
@@ -55,6 +56,11 @@ def load_model(path):
     """
     if not os.path.isfile(path):
         raise ModelFileError(f"No model file at {path}. Check the path (a run's model is RUN_DIR/model.keras).")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path} is not a .keras file (not a zip archive; truncated or something else). Use the run's own "
+            "file, or retrain the run."
+        )
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises ValueError, TypeError, KeyError, zipfile.BadZipFile, ...

@@ -1,0 +1,344 @@
+"""The bad-input catalogue: every mistake a user can make gets a one-line message that names the problem
+and the fix, exit code 2 on the CLI (or a specific exception type in the API), and leaves no partial or
+corrupt files behind.
+
+One table, `CASES`; to add a case, append a `Case`. A CLI case gives `argv` (strings may use `{tmp}` and
+the names its `setup` returns); an API case gives `call(paths)`. `problem` and `fix` are regular
+expressions the message must contain. Nothing may change under the test's folder except below the paths
+in `may_write` (relative to it), and nothing anywhere may be a temporary file or unparsable JSON.
+"""
+
+import dataclasses
+import errno
+import json
+import os
+import pathlib
+import re
+import shutil
+from typing import Callable, Optional
+
+import keras
+import pytest
+
+from kerasllm.cli import main
+from kerasllm.config import TrainConfig
+from kerasllm.data.base import get_task
+from kerasllm.data.pipeline import encode_split
+from kerasllm.errors import ConfigError, DataError, RunDirectoryError, UnknownNameError
+from kerasllm.tokenizers import Tokenizer, get_tokenizer
+from kerasllm.training import Trainer
+from kerasllm.training.model_files import ModelFileError, load_model
+from kerasllm.training.run_dir import CorruptFileError, DiskWriteError, read_json, write_json_atomic
+
+TRAIN = ["train", "--task", "negation_sentiment", "--arch", "gru"]
+TINY = ["--epochs", "1", "--hidden-dim", "8", "--num-layers", "1", "--batch-size", "16",
+        "task_options.num_train=64", "task_options.num_validation=32", "task_options.num_test=32"]
+TINY_CONFIG = {"task": "negation_sentiment", "epochs": 1, "hidden_dim": 8, "num_layers": 1, "batch_size": 16,
+               "task_options": {"num_train": 64, "num_validation": 32, "num_test": 32}}
+SST2_HEADER = "sentence\tlabel\n"
+GOOD_TSV = SST2_HEADER + "a gem .\t1\na mess .\t0\n"
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    problem: str
+    fix: str
+    argv: Optional[list] = None  # a CLI case: exit code 2
+    call: Optional[Callable] = None  # an API case: raises `error`
+    error: type = None
+    setup: Optional[Callable] = None  # (tmp_path, monkeypatch, runs) -> {name: path}; runs() gives finished runs
+    may_write: tuple = ()
+
+
+# ------------------------------------------------------------------------------------------ setups
+def sst2(train=GOOD_TSV, dev=GOOD_TSV):
+    """A data folder holding sst2/train.tsv and sst2/dev.tsv (bytes or text; None = no file)."""
+
+    def setup(tmp, monkeypatch, runs):
+        folder = tmp / "data" / "sst2"
+        folder.mkdir(parents=True)
+        for name, content in (("train.tsv", train), ("dev.tsv", dev)):
+            if content is not None:
+                (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        return {"data": tmp / "data"}
+
+    return setup
+
+
+def ag_news(rows):
+    def setup(tmp, monkeypatch, runs):
+        folder = tmp / "data" / "ag_news"
+        folder.mkdir(parents=True)
+        for name in ("train.csv", "test.csv"):
+            (folder / name).write_text(rows)
+        return {"data": tmp / "data"}
+
+    return setup
+
+
+def file_with(name, content):
+    def setup(tmp, monkeypatch, runs):
+        (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        return {name.split(".")[0]: tmp / name}
+
+    return setup
+
+
+def copied_run(arch="gru", swap=None, unfinish=False):
+    """A copy of a finished run; `swap` = (file in the run, arch of the run to take it from)."""
+
+    def setup(tmp, monkeypatch, runs):
+        run = tmp / "run"
+        finished = runs()
+        shutil.copytree(finished[arch], run)
+        if unfinish:
+            (run / "metrics.json").unlink()
+            (run / "model.keras").unlink()
+        if swap == "tokenizer":
+            get_tokenizer("word").fit(["an entirely different vocabulary"]).save(run / "tokenizer.json")
+        elif swap is not None:
+            name, other = swap
+            state = read_json(run / "checkpoints" / "state.json")
+            names = [state["last_checkpoint"], state["best_checkpoint"]] if name == "checkpoints" else [name]
+            for n in names:
+                source = finished[other] / ("checkpoints" if name == "checkpoints" else "") / n
+                target = run / ("checkpoints" if name == "checkpoints" else "") / n
+                shutil.copy(source, target)
+        return {"run": run}
+
+    return setup
+
+
+def unwritable(tmp, monkeypatch, runs):
+    locked = tmp / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # root ignores permissions; /sys refuses new folders even to root
+        return {"locked": pathlib.Path("/sys")}
+    return {"locked": locked}
+
+
+def full_disk_on_fsync(tmp, monkeypatch, runs):
+    """Every fsync fails as on a full disk (after the temporary file got its bytes)."""
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return {}
+
+
+def full_disk_on_model_save(tmp, monkeypatch, runs):
+    """model.save writes a few bytes, then fails as on a full disk."""
+
+    def save(self, filepath, *args, **kwargs):
+        pathlib.Path(filepath).write_bytes(b"PK\x03\x04 half a zip")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(keras.Model, "save", save)
+    return {}
+
+
+def corrupt_state(tmp, monkeypatch, runs):
+    paths = copied_run(unfinish=True)(tmp, monkeypatch, runs)
+    (paths["run"] / "checkpoints" / "state.json").write_text('{"epoch": 1, "last_')
+    return paths
+
+
+def lambda_model_file(tmp, monkeypatch, runs):
+    path = tmp / "lambda.keras"
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)])
+    model.save(path)
+    return {"model": path}
+
+
+# ------------------------------------------------------------------------------------------ the table
+CASES = [
+    # names
+    Case("unknown-arch", argv=[*TRAIN[:3], "--arch", "lstn"], problem="Unknown architecture 'lstn'",
+         fix="Did you mean 'lstm'"),
+    Case("unknown-task", argv=["train", "--task", "negaton_sentiment", "--arch", "gru"],
+         problem="Unknown task 'negaton_sentiment'", fix="Did you mean 'negation_sentiment'"),
+    Case("unknown-tokenizer", argv=[*TRAIN, "--tokenizer", "wrd"], problem="Unknown tokenizer 'wrd'",
+         fix="Did you mean 'word'"),
+    Case("unknown-tokenizer-api", call=lambda p: get_tokenizer("wordpeice"), error=UnknownNameError,
+         problem="Unknown tokenizer 'wordpeice'", fix="Did you mean 'wordpiece'"),
+    Case("unknown-setting", argv=[*TRAIN, "learning_rat=0.1"], problem="Unknown setting 'learning_rat'",
+         fix="Did you mean 'learning_rate'"),
+    Case("unknown-task-option", argv=[*TRAIN, "task_options.num_trian=10"],
+         problem="Unknown task_options key 'num_trian'", fix="Did you mean 'num_train'"),
+    Case("unknown-tokenizer-option", argv=[*TRAIN, "tokenizer_options.max_vocb=10"],
+         problem="Unknown tokenizer_options key 'max_vocb'", fix="Did you mean 'max_vocab'"),
+    Case("unknown-arch-option", argv=[*TRAIN, *TINY, "arch_options.bidirectinal=true", "--out", "{tmp}/out"],
+         problem="Unknown setting 'bidirectinal' for the 'gru' backbone", fix="Did you mean 'bidirectional'"),
+    # sizes
+    Case("zero-hidden-dim", argv=[*TRAIN, "--hidden-dim", "0"], problem="hidden_dim must be at least 1",
+         fix="at least 1"),
+    Case("negative-batch-size", argv=[*TRAIN, "--batch-size", "-4"], problem="batch_size .*got -4",
+         fix="at least 1"),
+    Case("zero-epochs", argv=[*TRAIN, "--epochs", "0"], problem="epochs .*got 0", fix="at least 1"),
+    Case("max-length-below-1", argv=[*TRAIN, "--max-length", "0"], problem="max_length .*got 0", fix="at least 1"),
+    Case("max-length-below-1-api", error=ConfigError, problem="max_length must be at least 1, got 0",
+         fix="--max-length 64",
+         call=lambda p: encode_split(get_task("mqar", num_train=4), "train",
+                                     get_tokenizer("char").fit(["a b"]), max_length=0)),
+    Case("zero-task-size-api", call=lambda p: get_task("mqar", num_train=0), error=ConfigError,
+         problem="num_train must be an integer >= 1, got 0", fix=">= 1"),
+    Case("negative-config-api", call=lambda p: TrainConfig(task="mqar", arch="gru", num_layers=-2),
+         error=ConfigError, problem="num_layers must be at least 1, got -2", fix="at least 1"),
+    Case("dropout-out-of-range", argv=[*TRAIN, "dropout=1.5"], problem="dropout must be in \\[0, 1\\)",
+         fix="in \\[0, 1\\)"),
+    Case("wrong-value-type", argv=[*TRAIN, "learning_rate=fast"], problem="learning_rate must be a number",
+         fix="got 'fast'"),
+    Case("steps-not-multiple", argv=[*TRAIN, "--steps", "10", "eval_every=3"],
+         problem="steps \\(10\\) must be a multiple of eval_every \\(3\\)", fix="multiple of"),
+    Case("bad-argparse-int", argv=[*TRAIN, "--epochs", "three"], problem="invalid int value: 'three'",
+         fix="see kerasllm train --help"),
+    # data files
+    Case("empty-dataset", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
+         setup=sst2(train=SST2_HEADER), problem="train.tsv has a header but no rows", fix="Download the file again"),
+    Case("empty-file", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
+         setup=sst2(dev=b""), problem="dev.tsv is empty", fix="Download the file again"),
+    Case("empty-dataset-api", call=lambda p: get_tokenizer("word").fit([]), error=DataError,
+         problem="Cannot fit the 'word' tokenizer on empty text", fix="Check that the training split has examples"),
+    Case("malformed-tsv-row", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
+         setup=sst2(train=GOOD_TSV + "no label here\n"),
+         problem="train.tsv line 4: expected 2 tab-separated fields", fix="Fix or re-download the file"),
+    Case("malformed-csv-row", argv=["train", "--task", "ag_news", "--arch", "gru", "--data-dir", "{data}"],
+         setup=ag_news('"1","Title","Body"\n"2","only a title"\n'),
+         problem="train.csv line 2: expected 3 comma-separated fields", fix="Fix or re-download the file"),
+    Case("undecodable-bytes", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
+         setup=sst2(train=SST2_HEADER.encode() + b"a gem .\t1\ncaf\xe9 .\t0\n"),
+         problem="train.tsv is not valid UTF-8 \\(byte 0xe9 .*line 3\\)", fix="Download the file again"),
+    Case("label-out-of-range", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
+         setup=sst2(dev=SST2_HEADER + "a gem .\t7\n"),
+         problem="dev.tsv line 2: label '7' is not an integer in 0..1", fix="Fix or re-download the file"),
+    Case("label-out-of-range-csv", argv=["train", "--task", "ag_news", "--arch", "gru", "--data-dir", "{data}"],
+         setup=ag_news('"1","Title","Body"\n"5","Title","Body"\n'),
+         problem="line 2: label '5' is not an integer in 1..4", fix="Fix or re-download the file"),
+    Case("data-folder-missing-files", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
+         setup=sst2(dev=None), problem="expected dev.tsv in", fix="Download GLUE SST-2 .* there"),
+    # checkpoints and model files
+    Case("checkpoint-from-another-arch", argv=["train", "--config", "{run}/config.json", "--out", "{run}"],
+         setup=copied_run(swap=("checkpoints", "cnn"), unfinish=True),
+         problem="holds a 'cnn' model but this run's arch is 'gru'", fix="Put back this run's own file"),
+    Case("model-from-another-arch", argv=["evaluate", "{run}"], setup=copied_run(swap=("model.keras", "cnn")),
+         problem="holds a 'cnn' model but this run's arch is 'gru'", fix="Put back this run's own file"),
+    Case("model-from-another-vocabulary", call=lambda p: Trainer.from_run_dir(p["run"]), error=ModelFileError,
+         setup=copied_run(swap="tokenizer"), problem="built for a vocabulary of \\d+ tokens but .* has \\d+",
+         fix="Put back this run's own model and tokenizer.json"),
+    Case("corrupt-model-file", call=lambda p: load_model(p["broken"]), error=ModelFileError,
+         setup=file_with("broken.keras", b"PK\x03\x04 not really a zip"), problem="is not a .keras file \\(not a zip archive",
+         fix="Use the run's own file"),
+    Case("model-with-code", call=lambda p: load_model(p["model"]), error=ModelFileError, setup=lambda_model_file,
+         problem="holds a Lambda layer", fix="Only load .keras files written by kerasllm"),
+    Case("corrupt-state-json", argv=["train", "--config", "{run}/config.json", "--out", "{run}"],
+         setup=corrupt_state, problem="state.json is not valid JSON", fix="choose a new --out"),
+    Case("corrupt-tokenizer-json", call=lambda p: Tokenizer.load(p["tokenizer"]), error=DataError,
+         setup=file_with("tokenizer.json", '{"name": "word", "config": {"vocab'),
+         problem="is not a valid kerasllm tokenizer", fix="Restore the run's own tokenizer.json"),
+    Case("evaluate-not-a-run", argv=["evaluate", "{tmp}"], problem="is not a finished kerasllm run",
+         fix="config.json or model.keras missing"),
+    # run directories and disks
+    Case("unwritable-out", argv=[*TRAIN, *TINY, "--out", "{locked}/run"], setup=unwritable,
+         problem="Cannot write the run directory .*(Permission denied|Operation not permitted)",
+         fix="Choose a writable --out"),
+    Case("out-is-a-file", argv=[*TRAIN, *TINY, "--out", "{notes}"], setup=file_with("notes.txt", "hi"),
+         problem="is a file, not a folder", fix="Choose a new --out"),
+    Case("out-is-not-a-run", argv=[*TRAIN, *TINY, "--out", "{tmp}"], setup=file_with("notes.txt", "hi"),
+         problem="exists and is not a kerasllm run directory", fix="Choose a new --out"),
+    Case("out-has-another-config", argv=["train", "--config", "{run}/config.json", "--out", "{run}", "seed=7"],
+         setup=copied_run(unfinish=True), problem="has a different config \\(seed\\)", fix="Use the same settings"),
+    Case("full-disk-at-start", argv=[*TRAIN, *TINY, "--out", "{tmp}/out"], setup=full_disk_on_fsync,
+         problem="Cannot write .*config.json: No space left on device", fix="Free some disk space"),
+    Case("full-disk-api", call=lambda p: write_json_atomic(p["tmp"] / "out.json", {"a": 1}),
+         error=DiskWriteError, setup=full_disk_on_fsync,
+         problem="Cannot write .*out.json: No space left on device", fix="Free some disk space"),
+    Case("full-disk-at-checkpoint", argv=[*TRAIN, *TINY, "--out", "{tmp}/out"], setup=full_disk_on_model_save,
+         problem="Cannot write .*epoch-1.keras: No space left on device",
+         fix="Free some disk space, then run the same command again", may_write=("out",)),
+    Case("corrupt-json-api", call=lambda p: read_json(p["torn"]), error=CorruptFileError,
+         setup=file_with("torn.json", '{"epoch": '), problem="torn.json is not valid JSON",
+         fix="Restore it from a copy"),
+    # training
+    Case("nan-loss", argv=[*TRAIN, "--out", "{tmp}/out", *TINY, "--epochs", "2", "--hidden-dim", "16",
+                           "learning_rate=1e12", "clipnorm=1e30"],
+         problem="training loss became NaN", fix="Lower learning_rate", may_write=("out",)),
+    # config files
+    Case("config-file-missing", argv=["train", "--config", "{tmp}/nope.yaml"],
+         problem="Cannot read config file .*nope.yaml", fix="Check the --config path"),
+    Case("config-file-malformed", argv=["train", "--config", "{settings}"],
+         setup=file_with("settings.yaml", "arch: [gru\n"), problem="is not valid YAML", fix="Fix it"),
+    Case("config-file-runs-no-code", argv=["train", "--config", "{settings}"],
+         setup=file_with("settings.yaml", "!!python/object/apply:os.system ['touch pwned']\n"),
+         problem="is not valid YAML \\(could not determine a constructor", fix="plain `key: value` settings"),
+    Case("config-file-unknown-key", argv=["train", "--config", "{settings}"],
+         setup=file_with("settings.yaml", "task: mqar\narch: gru\nhiden_dim: 8\n"),
+         problem="Unknown setting 'hiden_dim'", fix="Did you mean 'hidden_dim'"),
+]
+
+
+# ------------------------------------------------------------------------------------------ the checks
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two finished tiny runs with the same settings and vocabulary, a GRU and a CNN."""
+    root = tmp_path_factory.mktemp("finished")
+    for arch in ("gru", "cnn"):
+        Trainer({**TINY_CONFIG, "arch": arch}, run_dir=root / arch).fit()
+    return {"gru": root / "gru", "cnn": root / "cnn"}
+
+
+def tree(root):
+    """Every path under `root` with its size and modification time (what a case may not change)."""
+    return {p.relative_to(root).as_posix(): (p.is_dir(), p.is_file() and p.stat().st_size,
+                                             p.is_file() and p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_catalogue_has_at_least_25_cases():
+    assert len(CASES) >= 25
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
+    monkeypatch.chdir(tmp_path)  # the default --out (./runs/...) lands here too
+    finished = lambda: request.getfixturevalue("runs")  # noqa: E731  (trained only for the cases that use it)
+    paths = {"tmp": tmp_path, **(case.setup(tmp_path, monkeypatch, finished) if case.setup else {})}
+    before = tree(tmp_path)
+
+    if case.argv is not None:
+        argv = [arg.format(**paths) for arg in case.argv]
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # argparse
+            code = exit.code
+        out, err = capsys.readouterr()
+        assert code == 2, f"exit code {code}; stderr: {err}"
+        assert "Traceback" not in err and "Traceback" not in out
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        message = lines[0]
+    else:
+        with pytest.raises(case.error) as raised:
+            case.call(paths)
+        message = str(raised.value)
+        assert "\n" not in message.strip(), message
+    print(f"{case.id}: {message}")  # the catalogue of messages: pytest -s -q tests/test_bad_input_catalogue.py
+    assert re.search(case.problem, message), message
+    assert re.search(case.fix, message), message
+
+    monkeypatch.undo()  # real os.fsync / Model.save again for the checks below
+    after = tree(tmp_path)
+    changed = {path for path in set(before) | set(after) if before.get(path) != after.get(path)}
+    allowed = [path for path in changed if any(path == w or path.startswith(w + "/") for w in case.may_write)]
+    assert sorted(changed - set(allowed)) == [], "files changed or left behind"
+    assert [p for p in tmp_path.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")] == []
+    for path in changed:
+        if path.endswith(".json") and (tmp_path / path).exists():
+            json.loads((tmp_path / path).read_text())
+    for state_path in [tmp_path / path for path in changed if path.endswith("checkpoints/state.json")]:
+        state = json.loads(state_path.read_text())
+        for name in {state["last_checkpoint"], state["best_checkpoint"]}:
+            assert (state_path.parent / name).is_file()
+    assert not (tmp_path / "pwned").exists()
