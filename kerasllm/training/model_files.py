@@ -18,6 +18,7 @@ kerasllm.training.model_files.ModelFileError: No model file at .../missing.keras
 """
 
 import os
+import re
 import zipfile
 
 import keras
@@ -37,10 +38,11 @@ _ONLY_OURS = ("kerasllm loads models with Keras safe_mode on and never runs code
 def _reason(error):
     """What is wrong with the file, in a few words, from the exception Keras raised."""
     text = str(error)
-    if "Lambda" in text or "lambda" in text:
+    if "Requested the deserialization of a" in text:  # Keras' words for a Lambda layer or a Python lambda
         return "it holds a Lambda layer or Python function (code stored in the file)"
-    if "Could not locate" in text or "cannot be imported" in text or "KerasSaveable" in text:
-        name = text.split("'")[1] if text.count("'") >= 2 else "?"
+    unknown = re.search(r"Could not (?:locate|deserialize) (?:class|function) '([^']+)'", text)
+    if unknown or "KerasSaveable" in text:
+        name = unknown.group(1) if unknown else "?"
         return f"it needs the unknown class or function '{name}', which is not part of Keras or kerasllm"
     if "modeling function" in text or "Non-modeling" in text:
         return "it calls a Keras function that is not modelling code"
