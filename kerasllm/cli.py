@@ -40,6 +40,7 @@ def _add_train(subparsers):
     p.add_argument("--seed", type=int)
     p.add_argument("--tokenizer", help="tokenizer name (default: the task's)")
     p.add_argument("--config", help="a JSON or YAML file of settings (e.g. a run's config.json)")
+    _add_plugin_flags(p)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="any setting, e.g. learning_rate=3e-4 arch_options.num_heads=8")
     p.set_defaults(run=_train)
@@ -110,6 +111,26 @@ def _add_report(subparsers):
     p.set_defaults(run=_report)
 
 
+# --- a student's class inside a built-in backbone: --cell / --attention / --block (kerasllm/models/plugins.py) ---
+def _add_plugin_flags(p):
+    p.add_argument("--cell", metavar="FILE.py:Class", help="your RNN cell in every recurrent layer (--arch rnn)")
+    p.add_argument("--attention", metavar="FILE.py:Class", help="your attention in every block (--arch transformer)")
+    p.add_argument("--block", metavar="FILE.py:Class", help="your convolution block (--arch cnn)")
+
+
+def _with_plugins(values, args):
+    """Puts --cell / --attention / --block into arch_options, as absolute paths (config.json must work anywhere)."""
+    arch = values.get("arch") or ""
+    if arch.count(":") == 1 and arch.split(":")[0].endswith(".py"):  # --arch my_backbone.py:MyBackbone
+        values = {**values, "arch": f"{os.path.abspath(arch.split(':')[0])}:{arch.split(':')[1]}"}
+    options = dict(values.get("arch_options") or {})
+    for option in ("cell", "attention", "block"):
+        spec = getattr(args, option)
+        if spec is not None:
+            where, _, name = spec.rpartition(":")
+            options[option] = f"{os.path.abspath(where)}:{name}" if where.endswith(".py") else spec
+    return {**values, "arch_options": options} if options else values
+
 # --- kerasllm lab: the teaching labs' checker (logic in kerasllm/labs) ------------------------------------------
 def _add_lab(subparsers):
     p = subparsers.add_parser(
@@ -176,6 +197,7 @@ def _train(args):
         values.pop("epochs", None)
     if not values.get("task") or not values.get("arch"):
         raise _usage_error("train needs --task and --arch (or a --config that sets them).")
+    values = _with_plugins(values, args)
     config = TrainConfig.from_dict(values).with_overrides(args.overrides)
     trainer = Trainer(config, run_dir=args.out)
     print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""))

@@ -21,8 +21,6 @@ import inspect
 import os
 import sys
 
-import keras
-
 from kerasllm.errors import ConfigError
 
 USER_PACKAGE = "kerasllm_user"
@@ -88,6 +86,8 @@ def load_object(spec):
 
 def register_serializable(cls):
     """Registers `cls` as Keras serializable (package `kerasllm_user`) unless it already is."""
+    import keras  # here, so that the CLI and configs can parse import paths without loading Keras
+
     registered = keras.saving.get_registered_name(cls)
     if keras.saving.get_registered_object(registered) is not cls and hasattr(cls, "get_config"):
         keras.saving.register_keras_serializable(package=USER_PACKAGE)(cls)
@@ -101,3 +101,62 @@ def import_path_of(cls):
     if filename and cls.__module__.startswith(f"{USER_PACKAGE}."):
         return f"{filename}:{cls.__qualname__}"
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# ------------------------------------------------------------- a user's layer inside a kerasllm layer
+def _template(value, option, build):
+    """A layer instance from a class, an instance or an import path (built with `build(cls)`)."""
+    import keras
+
+    if isinstance(value, str):
+        value = load_object(value)
+    if inspect.isclass(value):
+        if not issubclass(value, keras.layers.Layer):
+            raise ConfigError(f"{option}={value.__name__} is not a keras.layers.Layer subclass. "
+                              "Derive your class from keras.layers.Layer.")
+        register_serializable(value)
+        return build(value)
+    if isinstance(value, keras.layers.Layer):
+        register_serializable(type(value))
+        return value
+    raise ConfigError(f"{option} must be a Layer class, an instance, or an import path like my_file.py:MyClass; "
+                      f"got {value!r}.")
+
+
+def plugin_config(value, option, build):
+    """The JSON-able form a backbone keeps in `get_config` for a plugin given as class / instance / path / config."""
+    import keras
+
+    if value is None:
+        return None
+    if isinstance(value, dict):  # already serialized (from_config)
+        return value
+    return keras.saving.serialize_keras_object(_template(value, option, build))
+
+
+def plugin_class(config, option):
+    """The class of a stored plugin config (it must be loaded: imported or defined in this process)."""
+    import keras
+
+    cls = keras.saving.get_registered_object(config.get("registered_name") or config["class_name"])
+    if cls is None:
+        raise ConfigError(
+            f"This model uses your {option} class '{config['class_name']}', which is not loaded. Import the file "
+            "that defines it first (kerasllm train/evaluate do this from the run's config.json)."
+        )
+    return cls
+
+
+def plugin_layer(config, option, **overrides):
+    """A fresh layer from a stored plugin config, with some constructor arguments replaced (units, name...)."""
+    return plugin_class(config, option).from_config({**config["config"], **overrides})
+
+
+def takes_num_heads(config):
+    """Whether a stored attention plugin is a multi-head layer (built with `num_heads`), not a single head."""
+    return takes(plugin_class(config, "attention"), "num_heads")
+
+
+def takes(cls, argument):
+    """Whether `cls(...)` accepts the keyword `argument`."""
+    return argument in inspect.signature(cls.__init__).parameters

@@ -84,7 +84,8 @@ def read_run(path, label=None, bench=None):
     sidecar = _read(path / SIDECAR) or {}
     state = _read(path / "checkpoints" / "state.json") or {}
     label = label or sidecar.get("task") or path.parent.parent.name
-    arch = config.get("arch") or sidecar.get("arch") or path.parent.name
+    # The bench's label first: a student's class (file.py:Class) runs as "rnn" + a cell but is its own row.
+    arch = sidecar.get("arch") or config.get("arch") or path.parent.name
     seed = config.get("seed", sidecar.get("seed"))
     if seed is None and path.name.startswith("seed") and path.name[4:].isdigit():
         seed = int(path.name[4:])

@@ -21,11 +21,13 @@ import difflib
 import importlib
 import importlib.util
 import json
+import os
 import pathlib
 from typing import Optional
 
 from kerasllm.config import TrainConfig
 from kerasllm.errors import ConfigError
+from kerasllm.imports import is_import_path
 
 # Suites shipped with the package: name -> module under kerasllm.bench.suites.
 BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
@@ -228,7 +230,8 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
     """The suite with command-line choices applied (None keeps the suite's value).
 
     Args:
-        archs: architecture names (must be registered).
+        archs: architecture names (must be registered), or a student's class as an import path
+            `file.py:Class`: a `Backbone`, or a cell / attention / block run inside rnn / transformer / cnn.
         tasks: cell names or task names to keep; a registered task the suite lacks becomes a new
             cell with the suite's shared settings.
         params, seeds, time_budget: replace the suite's values.
@@ -237,13 +240,18 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
     """
     from kerasllm.data.base import TASKS
     from kerasllm.models import BACKBONES
+    from kerasllm.models.plugins import plugin_arch
 
     if epochs is not None and steps is not None:
         raise ConfigError("Give either --epochs or --steps, not both.")
     changes = {}
     if archs:
+        archs = [absolute_import_path(arch) for arch in archs]
         for arch in archs:
-            BACKBONES.get(arch)  # unknown names fail here, with a did-you-mean
+            if is_import_path(arch):
+                plugin_arch(arch)  # a student's class: it must load and be a backbone, cell, attention or block
+            else:
+                BACKBONES.get(arch)  # unknown names fail here, with a did-you-mean
         changes["archs"] = tuple(dict.fromkeys(archs))
     cells = list(suite.cells)
     if tasks:
@@ -295,9 +303,37 @@ def suite_archs(suite):
 
 
 def run_config(suite, cell, arch, seed):
-    """The `TrainConfig` of one run: shared settings < arch settings < cell settings."""
-    values = merge_settings(suite.settings, suite.arch_settings.get(arch), cell.training_settings())
+    """The `TrainConfig` of one run: shared settings < arch settings < cell settings.
+
+    A student's class (`file.py:Class`) runs as its own backbone, or inside the built-in architecture it
+    plugs into (a cell in rnn, attention in transformer, a block in cnn).
+    """
+    plugged = {}
+    if is_import_path(arch):
+        from kerasllm.models.plugins import plugin_arch
+
+        name, options = plugin_arch(arch)
+        plugged = {"arch_options": options} if options else {}
+        arch_settings = merge_settings(suite.arch_settings.get(name), suite.arch_settings.get(arch), plugged)
+        arch = name
+    else:
+        arch_settings = suite.arch_settings.get(arch)
+    values = merge_settings(suite.settings, arch_settings, cell.training_settings())
     return TrainConfig.from_dict({**values, "task": cell.task, "arch": arch, "seed": seed})
+
+
+def arch_label(arch):
+    """The name of an architecture in run folders and tables: a student's class by its class name."""
+    return arch.rsplit(":", 1)[-1] if is_import_path(arch) else arch
+
+
+def absolute_import_path(arch):
+    """`file.py:Class` with the file made absolute (so a bench resumes from any folder); other names as given."""
+    if is_import_path(arch) and arch.split(":")[0].endswith(".py"):
+        where, name = arch.split(":")
+        return f"{os.path.abspath(where)}:{name}"
+    return arch
+
 
 
 def plan(suite, out):
@@ -308,5 +344,6 @@ def plan(suite, out):
         for arch in suite_archs(suite):
             for seed in range(suite.seeds):
                 config = run_config(suite, cell, arch, seed)
-                runs.append(PlannedRun(cell.label, arch, seed, config, out / cell.label / arch / f"seed{seed}"))
+                label = arch_label(arch)
+                runs.append(PlannedRun(cell.label, label, seed, config, out / cell.label / label / f"seed{seed}"))
     return runs

@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from kerasllm.labs.base import Lab, LabFailure, check, register_lab, to_numpy
-from kerasllm.labs.training import TINY_RUN
+from kerasllm.labs.training import TINY_RUN, quiet
 
 ROWS = 4000  # draws per distribution for the frequency checks
 # An unsorted distribution: a sampler that assumes sorted input fails.
@@ -187,7 +187,7 @@ class SamplingLab(Lab):
         from kerasllm.training import Trainer
 
         config = {**TINY_RUN, "task": "selective_copy", "arch": "gru", "arch_options": {}}
-        with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder:
+        with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder, quiet():
             trainer = Trainer(config, run_dir=f"{folder}/run")
             trainer.fit()
         lm, vocabulary = trainer.model, trainer.tokenizer.vocabulary_size

@@ -6,6 +6,8 @@ Example:
 {'cell': 'my_cell.py:MyCell'}
 """
 
+import contextlib
+import io
 import tempfile
 
 from kerasllm.labs.base import LabFailure, finite_metrics
@@ -25,7 +27,12 @@ def train_briefly(config):
     """Fits `config` into a temporary run directory; returns the metrics or raises `LabFailure`."""
     from kerasllm.training import Trainer
 
-    with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder:
+    with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder, quiet():
         metrics = Trainer(config, run_dir=f"{folder}/run").fit()
     finite_metrics(metrics, ["validation_loss", "test_loss"])
     return metrics
+
+
+def quiet():
+    """Keeps Keras' per-epoch progress lines out of the checker's report."""
+    return contextlib.redirect_stdout(io.StringIO())

@@ -97,7 +97,8 @@ def default_run_path(config, root="runs"):
     candidate, n = base, 1
     while candidate.exists():
         candidate, n = base.with_name(f"{stamp}-{n}"), n + 1
-    return candidate / config.task / config.arch / f"seed{config.seed}"
+    arch = config.arch.rsplit(":", 1)[-1]  # a student's backbone given as file.py:Class is named by its class
+    return candidate / config.task / arch / f"seed{config.seed}"
 
 
 def _is_temporary(path):
