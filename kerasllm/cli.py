@@ -5,6 +5,7 @@
     kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--out DIR]
     kerasllm report OUT [OUT2 ...]
     kerasllm archs | tasks
+    kerasllm lab list | lab check LAB FILE.py:Class [--no-train]
 
 User errors print one line to stderr and exit with code 2.
 """

@@ -134,7 +134,8 @@ class _Runner:
         return read_json(run.path / "metrics.json")
 
     def write_hparams(self, run, config, metrics, steps=None):
-        write_hparams(run.path, hparams_of(config, run.label, metrics.get("parameters")), final_metrics(metrics),
+        hparams = {**hparams_of(config, run.label, metrics.get("parameters")), "arch": run.arch}  # a student's class
+        write_hparams(run.path, hparams, final_metrics(metrics),
                       step=steps if steps is not None else metrics.get("steps", 0))
 
     def train(self, run, config, sizing):
