@@ -213,6 +213,47 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             return output, weights
         return output
 
+    def initial_cache(self, batch_size, max_length):
+        """Zero key and value caches for `step`: `[key, value]`, each
+        `(batch_size, max_length, num_heads, head_dim)`."""
+        shape = (batch_size, max_length, self.num_heads, self.head_dim)
+        return [ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype)]
+
+    def step(self, inputs, cache, index):
+        """Causal attention for one new token per row, reading earlier keys from a cache.
+
+        The new token's key and value are written into the cache at `index`, and its query
+        attends to cache positions `0..index` only, so the output equals `call` with
+        `causal=True` on the whole prefix, at its last position.
+
+        Args:
+            inputs: float tensor `(batch, hidden_dim)`, the new token of each row.
+            cache: `[key, value]` from `initial_cache` or an earlier `step`.
+            index: int tensor `(batch,)`, the position of the new token in each row.
+
+        Returns:
+            `(output, cache)`: output `(batch, hidden_dim)` and the updated cache.
+        """
+        x = inputs[:, None, :]  # (B, 1, C)
+        query = self._split_heads(self.query_dense(x))  # (B, 1, H, D)
+        key = self._split_heads(self.key_dense(x))
+        value = self._split_heads(self.value_dense(x))
+        if self.rotary_embedding is not None:
+            query = self.rotary_embedding(query, positions=ops.cast(index[:, None], "float32"))
+            key = self.rotary_embedding(key, positions=ops.cast(index[:, None], "float32"))
+        key_cache, value_cache = cache
+        max_length = ops.shape(key_cache)[1]
+        slot = ops.equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
+        key_cache = ops.where(slot[:, :, None, None], key, key_cache)  # (B, S, H, D)
+        value_cache = ops.where(slot[:, :, None, None], value, value_cache)
+        visible = ops.less_equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
+        output, _ = self._compute_attention(
+            query, key_cache, value_cache, visible[:, None, None, :], training=False
+        )
+        batch = ops.shape(output)[0]
+        output = ops.reshape(output, (batch, self.num_heads * self.head_dim))
+        return self.output_dense(output), [key_cache, value_cache]
+
     def get_config(self):
         config = super().get_config()
         config.update(

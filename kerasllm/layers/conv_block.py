@@ -89,6 +89,34 @@ class ResidualConvBlock(keras.layers.Layer):
         h = self.conv(h)  # (B, T, C)
         return inputs + self.dropout_layer(h, training=training)
 
+    @property
+    def receptive_field(self):
+        """How many past inputs one causal output reads besides the current one."""
+        return (self.kernel_size - 1) * self.dilation_rate
+
+    def initial_cache(self, batch_size):
+        """Zero buffer `(batch_size, receptive_field, hidden_dim)` of past normalized inputs,
+        the same zeros the causal convolution pads with."""
+        return ops.zeros((batch_size, self.receptive_field, self.conv.filters), self.compute_dtype)
+
+    def step(self, inputs, cache):
+        """The causal block for one new token per row, `(batch, hidden_dim)`.
+
+        `cache` holds the last `receptive_field` normalized inputs; the new one is appended,
+        the dilated taps are read from the buffer and the oldest input is dropped. Equal to
+        `call` with `causal=True` on the whole prefix, at its last position.
+
+        Returns `(output (batch, hidden_dim), cache)`.
+        """
+        h = self.norm(inputs)  # (B, C)
+        window = ops.concatenate([cache, h[:, None, :]], axis=1)  # (B, R + 1, C)
+        taps = ops.take(window, ops.arange(0, self.receptive_field + 1, self.dilation_rate), axis=1)
+        h = ops.einsum("bkc,kcf->bf", taps, ops.cast(self.conv.kernel, taps.dtype))  # (B, C)
+        if self.conv.use_bias:
+            h = h + ops.cast(self.conv.bias, h.dtype)
+        h = self.conv.activation(h)
+        return inputs + h, window[:, 1:, :]
+
     def get_config(self):
         config = super().get_config()
         config.update(

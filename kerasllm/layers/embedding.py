@@ -40,8 +40,9 @@ class TextEmbedding(keras.layers.Layer):
 
     Call arguments:
         token_ids: int tensor `(batch, seq)`.
-        start_index: int. Position of the first token (for step-by-step decoding).
-            Defaults to `0`.
+        start_index: int. Position of the first token. Defaults to `0`.
+        positions: int tensor `(batch, seq)` or None. The position of every token, which
+            overrides `start_index` (step-by-step decoding feeds each row's position).
         training: bool. Whether dropout is active.
 
     Example:
@@ -120,12 +121,15 @@ class TextEmbedding(keras.layers.Layer):
         """The `(vocab_size, hidden_dim)` token embedding matrix (a variable)."""
         return self.token_embedding.embeddings
 
-    def call(self, token_ids, start_index=0, training=None):
+    def call(self, token_ids, start_index=0, positions=None, training=None):
         x = self.token_embedding(token_ids)  # (B, T, C)
         if self.position_embedding is not None:
-            self._check_length(token_ids, start_index)
-            positions = self.position_embedding(x, start_index=start_index)
-            x = x + ops.cast(positions, x.dtype)
+            if positions is None:
+                self._check_length(token_ids, start_index)
+            else:
+                positions = ops.cast(positions, "int32" if self.position == "learned" else "float32")
+            encoding = self.position_embedding(x, start_index=start_index, positions=positions)
+            x = x + ops.cast(encoding, x.dtype)
         return self.dropout_layer(x, training=training)
 
     def _check_length(self, token_ids, start_index):

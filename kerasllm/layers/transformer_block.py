@@ -108,6 +108,21 @@ class TransformerBlock(keras.layers.Layer):
         h = self.mlp_output(self.mlp_intermediate(h))  # (B, T, C)
         return x + self.mlp_dropout(h, training=training)
 
+    def initial_cache(self, batch_size, max_length):
+        """The attention's zero key/value cache for `step`."""
+        return self.attention.initial_cache(batch_size, max_length)
+
+    def step(self, inputs, cache, index):
+        """The block for one new token per row, `(batch, hidden_dim)`, with a key/value cache.
+
+        Returns `(output (batch, hidden_dim), cache)`; see `MultiHeadSelfAttention.step`.
+        """
+        x = inputs  # (B, C)
+        h, cache = self.attention.step(self.attention_norm(x), cache, index)
+        x = x + h
+        h = self.mlp_output(self.mlp_intermediate(self.mlp_norm(x)))
+        return x + h, cache
+
     def get_config(self):
         config = super().get_config()
         config.update(

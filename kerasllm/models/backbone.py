@@ -258,6 +258,109 @@ class Backbone(keras.layers.Layer):
             f"{type(self).__name__} must implement encode(x, padding_mask, training)."
         )
 
+    # ------------------------------------------------------------------ step with state
+    def initial_state(self, batch_size, max_length=None):
+        """The state before any token, for `step`.
+
+        Args:
+            batch_size: int. Number of rows decoded together.
+            max_length: int or None. Longest sequence the state must hold (the size of a
+                Transformer's key/value cache). Defaults to the backbone's `max_length`.
+
+        Returns:
+            A dict of tensors whose first axis is the batch: `"index"` `(batch,)`, the position
+            of the next token of each row, and `"layers"`, from `initial_encode_state`.
+        """
+        self._require_causal("initial_state")
+        if not self.built:
+            self(ops.ones((1, 2), "int32"))  # creates the weights, as a first call would
+        max_length = self.max_length if max_length is None else max_length
+        return {
+            "index": ops.zeros((batch_size,), "int32"),
+            "layers": self.initial_encode_state(batch_size, max_length),
+        }
+
+    def step(self, token_ids, state):
+        """Reads one more token per row: `features, state = backbone.step(token_ids, state)`.
+
+        Feeding a sequence token by token from `initial_state` gives the features `call`
+        computes for it (up to float rounding), at a cost per token that does not grow with
+        the sequence for the recurrent, convolutional and bag-of-embeddings backbones.
+
+        Args:
+            token_ids: int tensor `(batch,)`, the next token of every row.
+            state: the dict from `initial_state` or from the previous `step`.
+
+        Returns:
+            `(features, state)`: float `(batch, hidden_dim)` and the next state.
+
+        Example:
+        >>> import numpy as np
+        >>> from kerasllm.models import get_backbone
+        >>> backbone = get_backbone("lstm", vocab_size=50, hidden_dim=8, num_layers=2, causal=True)
+        >>> ids = np.array([[5, 6, 7]])
+        >>> state = backbone.initial_state(batch_size=1)
+        >>> for t in range(3):
+        ...     features, state = backbone.step(ids[:, t], state)
+        >>> bool(np.allclose(features, backbone(ids)[:, -1], atol=1e-5))
+        True
+        """
+        index = state["index"]
+        x = self.embedding(token_ids[:, None], positions=index[:, None], training=False)[:, 0]
+        features, layers = self.encode_step(x, state["layers"], index)
+        return features, {"index": index + 1, "layers": layers}
+
+    def prefill(self, token_ids, state, length=None):
+        """Feeds the first `length` columns of `token_ids` `(batch, seq)` through `step`.
+
+        `length` (an int or scalar tensor; defaults to all columns) may be traced, so one
+        compiled decoder serves prompts of any length. Returns the state.
+        """
+        length = ops.shape(token_ids)[1] if length is None else length
+
+        def body(t, state):
+            return self.step(ops.take(token_ids, t, axis=1), state)[1]
+
+        return ops.fori_loop(0, length, body, state)
+
+    def initial_encode_state(self, batch_size, max_length):
+        """What `encode_step` carries, before any token. Override with `encode_step`.
+
+        The default keeps every embedded input, `(batch, max_length, hidden_dim)`, so that
+        `encode_step` can rerun `encode` on the whole prefix: correct for any causal backbone,
+        at a cost that grows with the length. Every tensor in the returned structure must have
+        the batch as its first axis (beam search reorders rows).
+        """
+        return ops.zeros((batch_size, max_length, self.hidden_dim), self.compute_dtype)
+
+    def encode_step(self, x, state, index):
+        """`encode` for one new embedded token per row: the second override point.
+
+        Args:
+            x: float tensor `(batch, hidden_dim)`, the embedded new token.
+            state: the structure from `initial_encode_state` or the previous `encode_step`.
+            index: int tensor `(batch,)`, the position of the new token in each row.
+
+        Returns:
+            `(features (batch, hidden_dim), state)`.
+        """
+        inputs = state
+        max_length = ops.shape(inputs)[1]
+        positions = ops.arange(max_length)[None, :]
+        inputs = ops.where(ops.equal(positions, index[:, None])[:, :, None], x[:, None, :], inputs)
+        seen = ops.less_equal(positions, index[:, None])  # (B, S)
+        features = self.encode(inputs * ops.cast(seen, inputs.dtype)[:, :, None], seen)
+        current = ops.one_hot(index, max_length, dtype=features.dtype)[:, :, None]  # (B, S, 1)
+        return ops.sum(features * current, axis=1), inputs
+
+    def _require_causal(self, what):
+        require(
+            self.causal,
+            f"{type(self).__name__}.{what} needs a causal backbone: with causal=False every "
+            "position reads the future, so tokens cannot be produced one at a time. Build it "
+            "with causal=True.",
+        )
+
     def call(self, token_ids, padding_mask=None, training=None):
         if padding_mask is None:
             padding_mask = ops.not_equal(token_ids, 0)

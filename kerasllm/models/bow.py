@@ -70,3 +70,19 @@ class BagOfEmbeddingsBackbone(Backbone):
         for dense, dropout in zip(self.mlp_layers, self.mlp_dropouts):
             h = dropout(dense(h), training=training)
         return h
+
+    def initial_encode_state(self, batch_size, max_length):
+        """The running sum of the embeddings so far and their count (float32)."""
+        return {
+            "total": ops.zeros((batch_size, self.hidden_dim), "float32"),
+            "count": ops.zeros((batch_size, 1), "float32"),
+        }
+
+    def encode_step(self, x, state, index):
+        """Adds the new embedding to the running mean, then applies the MLP."""
+        total = state["total"] + ops.cast(x, "float32")  # (B, C)
+        count = state["count"] + 1.0  # (B, 1)
+        h = ops.concatenate([x, ops.cast(total / count, x.dtype)], axis=-1)  # (B, 2C)
+        for dense in self.mlp_layers:
+            h = dense(h)
+        return h, {"total": total, "count": count}

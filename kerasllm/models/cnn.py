@@ -95,6 +95,18 @@ class CNNBackbone(Backbone):
             x = block(x, padding_mask=padding_mask, training=training)  # (B, T, C)
         return x
 
+    def initial_encode_state(self, batch_size, max_length):
+        """Per block, a buffer of the inputs its receptive field still needs."""
+        return [block.initial_cache(batch_size) for block in self.blocks]
+
+    def encode_step(self, x, state, index):
+        """Every block once for the new token, rolling its buffer."""
+        buffers = []
+        for block, buffer in zip(self.blocks, state):
+            x, buffer = block.step(x, buffer)  # (B, C)
+            buffers.append(buffer)
+        return x, buffers
+
     def get_config(self):
         config = super().get_config()
         config.update({"kernel_size": self.kernel_size, "activation": self.activation})

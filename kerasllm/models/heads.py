@@ -218,11 +218,41 @@ class CausalLM(Head):
     def call(self, inputs, padding_mask=None, training=None):
         token_ids, padding_mask = self._unpack(inputs, padding_mask)
         features = self.backbone(token_ids, padding_mask=padding_mask, training=training)
+        return self.logits(features)  # (B, T, vocab_size)
+
+    def logits(self, features):
+        """Projects features `(..., hidden_dim)` to float32 vocabulary logits `(..., vocab_size)`."""
         if self.lm_head is None:
             logits = self.backbone.embedding.token_embedding(features, reverse=True)
         else:
             logits = self.lm_head(features)
-        return ops.cast(logits, "float32")  # (B, T, vocab_size)
+        return ops.cast(logits, "float32")
+
+    def step(self, token_ids, state):
+        """Next-token logits `(batch, vocab_size)` after one more token per row, and the state.
+
+        `state` starts as `lm.backbone.initial_state(batch_size, max_length)`; see
+        `Backbone.step`.
+        """
+        features, state = self.backbone.step(token_ids, state)
+        return self.logits(features), state
+
+    def generate(self, prompts, max_new_tokens=64, sampler="greedy", tokenizer=None, **options):
+        """Continues prompts with one token per step; see `kerasllm.generation.generate`.
+
+        Example:
+        >>> import numpy as np
+        >>> from kerasllm.models import CausalLM, get_backbone
+        >>> lm = CausalLM(get_backbone("gru", vocab_size=20, hidden_dim=8, num_layers=1,
+        ...                            causal=True))
+        >>> out = lm.generate([[5, 6, 7], [8]], max_new_tokens=4)
+        >>> [len(row) for row in out]
+        [7, 5]
+        """
+        from kerasllm.generation import generate  # generation sits above models
+
+        return generate(self, prompts, max_new_tokens=max_new_tokens, sampler=sampler,
+                        tokenizer=tokenizer, **options)
 
     def get_config(self):
         config = super().get_config()

@@ -134,6 +134,24 @@ class RecurrentBackbone(Backbone):
             x = h
         return x
 
+    def initial_encode_state(self, batch_size, max_length):
+        """Zero states of every layer's cell: a list (per layer) of lists of `(batch, size)`."""
+        states = []
+        for layer in self.forward_layers:
+            sizes = layer.cell.state_size
+            sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+            states.append([ops.zeros((batch_size, size), self.compute_dtype) for size in sizes])
+        return states
+
+    def encode_step(self, x, state, index):
+        """One recurrence step of every layer through its Keras cell (`layer.cell`)."""
+        new_state = []
+        for layer, cell_states in zip(self.forward_layers, state):
+            x, cell_states = layer.cell(x, cell_states, training=False)
+            is_list = isinstance(cell_states, (list, tuple))
+            new_state.append(list(cell_states) if is_list else [cell_states])
+        return x, new_state
+
     def get_config(self):
         config = super().get_config()
         config["bidirectional"] = self.bidirectional

@@ -120,6 +120,18 @@ class TransformerBackbone(Backbone):
             x = block(x, padding_mask=padding_mask, training=training)  # (B, T, C)
         return self.final_norm(x)
 
+    def initial_encode_state(self, batch_size, max_length):
+        """Per block, a preallocated key/value cache of `max_length` positions."""
+        return [block.initial_cache(batch_size, max_length) for block in self.blocks]
+
+    def encode_step(self, x, state, index):
+        """Every block once for the new token, writing its key and value at `index`."""
+        caches = []
+        for block, cache in zip(self.blocks, state):
+            x, cache = block.step(x, cache, index)  # (B, C)
+            caches.append(cache)
+        return self.final_norm(x), caches
+
     def get_config(self):
         config = super().get_config()
         config.update(
