@@ -4,6 +4,8 @@
     kerasllm evaluate RUN_DIR --split test
     kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--out DIR]
     kerasllm report OUT [OUT2 ...]
+    kerasllm generate RUN_DIR --prompt TEXT [--sampler top_p --p 0.9 --seed 1] [--no-cache]
+    kerasllm score RUN_DIR FILE
     kerasllm archs | tasks
     kerasllm lab list | lab check LAB FILE.py:Class [--no-train]
 
@@ -20,7 +22,15 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (plus a pointer to --help) and exit 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text):
+    """`text` with line breaks (say, from a file name or argument the user typed) shown escaped."""
+    return "".join(c.encode("unicode_escape").decode() if c in _LINE_BREAKS else c for c in str(text))
+
+
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def _add_train(subparsers):
@@ -112,6 +122,93 @@ def _add_report(subparsers):
     p.set_defaults(run=_report)
 
 
+# --- kerasllm generate / score: a language-model run's text (logic in kerasllm/generation) ------------------
+_SAMPLER_FLAGS = {"temperature": "temperature", "k": "k", "p": "p", "beams": "num_beams",
+                  "length_penalty": "length_penalty", "seed": "seed"}
+
+
+def _add_generate(subparsers):
+    p = subparsers.add_parser(
+        "generate", help="continue prompts with a language-model run",
+        description="Continue prompts with a finished language-model run, decoding step by step with "
+                    "the architecture's state (key/value cache, RNN state, convolution buffer).")
+    p.add_argument("run_dir")
+    p.add_argument("--prompt", action="append", default=[], metavar="TEXT",
+                   help="a prompt (repeatable); an empty prompt starts a new document")
+    p.add_argument("--prompts-file", metavar="F", help="a UTF-8 file with one prompt per line")
+    p.add_argument("--sampler", default="greedy", help="greedy (default), temperature, top_k, top_p or beam")
+    p.add_argument("--temperature", type=_positive(float), help="softmax temperature (sampling samplers)")
+    p.add_argument("--k", type=_positive(int), help="top_k: sample among the k most likely tokens")
+    p.add_argument("--p", type=float, help="top_p: the nucleus probability, in (0, 1]")
+    p.add_argument("--beams", type=_positive(int), help="beam: number of beams")
+    p.add_argument("--length-penalty", type=float, help="beam: rank by log-likelihood / length**L (default 1)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help=">= 1; 1.2 discourages repeats")
+    p.add_argument("--max-new-tokens", type=_positive(int), default=100)
+    p.add_argument("--seed", type=int, help="makes sampling reproducible")
+    p.add_argument("--num-samples", type=_positive(int), default=1, help="continuations per prompt")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute the whole prefix at every step (slow; the reference for the cache)")
+    p.add_argument("--allow-unknown", action="store_true", help="let prompts hold text the tokenizer never saw")
+    p.set_defaults(run=_generate)
+
+
+def _add_score(subparsers):
+    p = subparsers.add_parser(
+        "score", help="log-likelihood and perplexity of each line of a file",
+        description="Score a UTF-8 text file with a language-model run: each non-blank line is one "
+                    "document (as in PTB / WikiText). Prints per-line log-likelihood and perplexity and "
+                    "the token-weighted corpus perplexity, which equals `kerasllm evaluate` on the same text.")
+    p.add_argument("run_dir")
+    p.add_argument("file")
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="windows per forward pass")
+    p.set_defaults(run=_score)
+
+
+def _read_prompts(args):
+    from kerasllm.generation.text_files import read_user_lines
+
+    prompts = list(args.prompt)
+    if args.prompts_file:
+        prompts += read_user_lines(args.prompts_file, "prompts file")
+    if not prompts:
+        raise _usage_error("generate needs --prompt TEXT or --prompts-file F.")
+    return prompts
+
+
+def _generate(args):
+    import inspect
+
+    from kerasllm.generation import SAMPLERS, generate, load_language_model
+
+    prompts = _read_prompts(args)
+    run = load_language_model(args.run_dir)
+    accepted = inspect.signature(SAMPLERS.get(args.sampler)).parameters  # --seed is moot for greedy / beam
+    options = {option: getattr(args, flag) for flag, option in _SAMPLER_FLAGS.items()
+               if getattr(args, flag) is not None and not (option == "seed" and option not in accepted)}
+    texts = generate(run.lm, prompts, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
+                     tokenizer=run.tokenizer, repetition_penalty=args.repetition_penalty,
+                     use_cache=not args.no_cache, num_samples=args.num_samples,
+                     allow_unknown=args.allow_unknown, **options)
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"=== prompt {i // args.num_samples + 1}, sample {i % args.num_samples + 1} ===")
+        print(text, flush=True)
+
+
+def _score(args):
+    from kerasllm.generation import load_language_model, score_texts
+    from kerasllm.generation.text_files import read_documents
+
+    documents = read_documents(args.file)
+    run = load_language_model(args.run_dir)
+    result = score_texts(run.lm, run.tokenizer, documents, run.max_length, batch_size=args.batch_size)
+    print("line\ttokens\tlog_likelihood\tperplexity\ttext")
+    for number, line in enumerate(result.lines, 1):
+        print(f"{number}\t{line.num_tokens}\t{line.log_likelihood:.4f}\t{line.perplexity:.4f}\t{line.text[:60]}")
+    print(f"corpus\t{result.num_tokens}\t{result.log_likelihood:.4f}\t{result.perplexity:.6f}\t"
+          f"(cross-entropy {result.cross_entropy:.6f} nats/token)")
+
+
 # --- a student's class inside a built-in backbone: --cell / --attention / --block (kerasllm/models/plugins.py) ---
 def _add_plugin_flags(p):
     p.add_argument("--cell", metavar="FILE.py:Class", help="your RNN cell in every recurrent layer (--arch rnn)")
@@ -176,6 +273,8 @@ def build_parser():
     _add_evaluate(subparsers)
     _add_bench(subparsers)
     _add_report(subparsers)
+    _add_generate(subparsers)
+    _add_score(subparsers)
     _add_lab(subparsers)
     subparsers.add_parser("archs", help="list architectures").set_defaults(run=_archs)
     subparsers.add_parser("tasks", help="list tasks").set_defaults(run=_tasks)
@@ -288,7 +387,7 @@ def main(argv=None):
     try:
         code = args.run(args)  # None means success; `kerasllm lab check` returns 1 when a check fails
     except KerasLLMError as error:
-        print(f"kerasllm {args.command}: error: {error}", file=sys.stderr)
+        print(f"kerasllm {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kerasllm {args.command}: interrupted. Completed epochs are checkpointed; "

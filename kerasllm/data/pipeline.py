@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from kerasllm.data.base import Split
 from kerasllm.errors import ConfigError, DataError
 from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -38,12 +39,15 @@ class EncodedSplit:
         targets: int32 (num_examples,) labels or (num_examples, max_length) next tokens.
         weights: float32 per-token weights for lm / seq2seq, None for classification.
         num_characters: characters of text behind the weighted targets (lm only; for bits/char).
+        target_documents: int32 like `targets`, the index of the text each target token belongs
+            to (its own tokens and the eos after them), -1 on padding (lm only; for scoring).
     """
 
     token_ids: np.ndarray
     targets: np.ndarray
     weights: Optional[np.ndarray] = None
     num_characters: int = 0
+    target_documents: Optional[np.ndarray] = None
 
     @property
     def padding_mask(self):
@@ -82,6 +86,15 @@ def encode_split(task, split, tokenizer, max_length):
     return encoders[task.info.kind](data, tokenizer, max_length)
 
 
+def encode_lm_texts(texts, tokenizer, max_length):
+    """Encodes documents exactly as an lm task's split is encoded (for scoring any text)."""
+    if max_length < 1:
+        raise ConfigError(f"max_length must be at least 1, got {max_length}.")
+    if not texts:
+        raise DataError("There is no text to encode: give at least one non-blank line.")
+    return _encode_lm(Split(texts=list(texts)), tokenizer, max_length)
+
+
 def _encode_classification(data, tokenizer, max_length):
     # An input that encodes to nothing still gets one (unknown) token, so pooling has something to read.
     ids = [seq or [UNK_ID] for seq in tokenizer.encode_batch(data.texts)]
@@ -94,19 +107,23 @@ def _encode_lm(data, tokenizer, max_length):
         pieces.append(np.asarray(seq, dtype=np.int32))
         pieces.append(np.asarray([EOS_ID], dtype=np.int32))
     stream = np.concatenate(pieces)
+    lengths = np.array([len(piece) for piece in pieces[::2]]) + 1  # each text and its eos
+    documents = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     if len(stream) < 2:
         raise DataError("The language-modelling text is too short to make one training window.")
     # Windows of max_length + 1 tokens overlapping by one, so every token after the first is a target once.
     starts = np.arange(0, len(stream) - 1, max_length)
     windows = np.zeros((len(starts), max_length + 1), dtype=np.int32)
+    window_documents = np.full((len(starts), max_length + 1), -1, dtype=np.int32)
     for row, start in enumerate(starts):
         chunk = stream[start : start + max_length + 1]
         windows[row, : len(chunk)] = chunk
+        window_documents[row, : len(chunk)] = documents[start : start + max_length + 1]
     token_ids, targets = windows[:, :-1], windows[:, 1:]
     weights = (targets != PAD_ID).astype(np.float32)
     # Text behind the targets: every character plus one newline-equivalent per document end.
     num_characters = sum(len(text) + 1 for text in data.texts)
-    return EncodedSplit(token_ids, targets, weights, num_characters)
+    return EncodedSplit(token_ids, targets, weights, num_characters, window_documents[:, 1:])
 
 
 def _encode_seq2seq(data, tokenizer, max_length):

@@ -192,9 +192,12 @@ def _unknown_pieces(text, tokenizer):
     """The words of `text` (or characters inside them) that the tokenizer maps to unknown."""
     pieces = []
     for word in text.split():
-        if UNK_ID in tokenizer.encode(word):
-            characters = [c for c in word if UNK_ID in tokenizer.encode(c)]
-            pieces.extend(characters or [word])
+        ids = tokenizer.encode(word)
+        if UNK_ID not in ids:
+            continue
+        # A word split into several tokens (characters, sub-words) names its unknown characters.
+        characters = [c for c in word if UNK_ID in tokenizer.encode(c)] if len(ids) > 1 else []
+        pieces.extend(characters or [word])
     return list(dict.fromkeys(pieces))
 
 
