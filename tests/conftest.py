@@ -2,15 +2,24 @@
 
 - `shared_data`: the folder of real datasets beside the repository (`<repo>/../shared/data`), laid out as
   `--data-dir` expects; tests that use it are skipped where it is absent.
+- Hypothesis profiles: "dev" (default; few examples, so `python -m pytest` stays fast) and "ci" (the
+  fuzz job: `HYPOTHESIS_PROFILE=ci python -m pytest -m fuzz`, 10k+ examples in all). Tests that set
+  their own max_examples keep it.
 - Every test runs offline: dataset downloads go through `kerasllm.data.download.urlopen`, which is
   replaced by a function that fails like a machine without network. Tests that exercise downloads
   replace it again with their own fake server.
 """
 
+import os
 import pathlib
 import urllib.error
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=20, deadline=None)
+settings.register_profile("ci", max_examples=600, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -24,6 +24,14 @@ from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, Tok
 from kerasllm.tokenizers.char import bytes_to_text
 
 _DROPPED_ON_DECODE = frozenset((PAD_ID, BOS_ID, EOS_ID))
+# Lone surrogates ("\ud800") cannot become a UTF-8 tf.string; WordPiece sees them as U+FFFD (an unknown word).
+_SURROGATE = regex.compile("[\ud800-\udfff]")
+
+
+def _utf8_safe(texts):
+    return [_SURROGATE.sub("\N{REPLACEMENT CHARACTER}", text) for text in texts]
+
+
 _NO_RANK = float("inf")  # the rank of a pair that no merge rule joins
 
 # GPT-2's pre-tokenizer: contractions, words, numbers and punctuation runs (each with at most one leading space),
@@ -208,7 +216,7 @@ class WordPieceTokenizer(Tokenizer):
         )
 
     def _fit(self, texts):
-        dataset = tf.data.Dataset.from_tensor_slices(texts).batch(1024)
+        dataset = tf.data.Dataset.from_tensor_slices(_utf8_safe(texts)).batch(1024)
         try:
             vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
                 dataset,
@@ -240,7 +248,7 @@ class WordPieceTokenizer(Tokenizer):
         texts = list(texts)
         if not texts:
             return []
-        return self._tokenize_batch(tf.constant(texts, dtype=tf.string)).to_list()
+        return self._tokenize_batch(tf.constant(_utf8_safe(texts), dtype=tf.string)).to_list()
 
     def decode(self, ids):
         self._check_fitted()
