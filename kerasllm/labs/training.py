@@ -10,7 +10,7 @@ import contextlib
 import io
 import tempfile
 
-from kerasllm.labs.base import LabFailure, finite_metrics
+from kerasllm.labs.base import finite_metrics
 
 #: A tiny classification run on the built-in negation task: a few seconds on a laptop CPU.
 TINY_RUN = {"task": "negation_sentiment", "hidden_dim": 16, "num_layers": 1, "batch_size": 16, "steps": 8,

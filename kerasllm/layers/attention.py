@@ -37,6 +37,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             Defaults to `False`.
         rotary_max_wavelength: int. Longest wavelength of the rotary embedding.
             Defaults to `10000`.
+        head_attention: a serialized one-head attention layer following
+            `ScaledDotProductAttention` (`Layer(causal=...)`, called as
+            `layer(query, key, value, padding_mask=...)`), run on every head instead of
+            `_compute_attention`; how a student's attention (lab 04) enters the Transformer.
+            Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 
     Call arguments:
@@ -77,6 +82,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         causal=False,
         rotary=False,
         rotary_max_wavelength=10000,
+        head_attention=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,6 +105,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.causal = causal
         self.rotary = rotary
         self.rotary_max_wavelength = rotary_max_wavelength
+        self.head_attention = head_attention
 
     def build(self, inputs_shape):
         hidden_dim = inputs_shape[-1]
@@ -130,6 +137,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, name="attention_dropout", dtype=self.dtype_policy
         )
+        self.head_layers = None
+        if self.head_attention is not None:
+            from kerasllm.imports import plugin_layer
+
+            # Two instances of the (weightless) head: masked causally for `call`, by the cache for `step`.
+            self.head_layers = {
+                causal: plugin_layer(self.head_attention, "attention", causal=causal,
+                                     name=f"head_attention{'_causal' if causal else ''}", dtype=self.dtype_policy)
+                for causal in {self.causal, False}
+            }
         if self.rotary:
             self.rotary_embedding = keras_hub.layers.RotaryEmbedding(
                 max_wavelength=self.rotary_max_wavelength,
@@ -161,6 +178,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             causal = causal[None, None, :, :]  # (1, 1, T, S)
             mask = causal if mask is None else ops.logical_and(mask, causal)
         return mask
+
+    def _heads_through(self, layer, query, key, value, padding_mask):
+        """Runs a one-head attention layer on every head: heads fold into the batch."""
+        batch, heads = ops.shape(query)[0], self.num_heads
+
+        def fold(x):  # (B, T, H, D) -> (B * H, T, D)
+            x = ops.transpose(x, (0, 2, 1, 3))
+            return ops.reshape(x, (batch * heads, ops.shape(x)[2], self.head_dim))
+
+        if padding_mask is not None:
+            padding_mask = ops.repeat(ops.cast(padding_mask, "bool"), heads, axis=0)  # (B * H, S)
+        output, weights = layer(fold(query), fold(key), fold(value), padding_mask=padding_mask,
+                                return_attention_scores=True)
+        output = ops.reshape(output, (batch, heads, ops.shape(query)[1], self.head_dim))
+        weights = ops.reshape(weights, (batch, heads, ops.shape(query)[1], ops.shape(key)[1]))
+        return ops.transpose(output, (0, 2, 1, 3)), weights  # (B, T, H, D), (B, H, T, S)
 
     def _compute_attention(self, query, key, value, attention_mask, training=None):
         """softmax(Q K^T / sqrt(d_k)) V for all heads at once.
@@ -204,8 +237,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if self.rotary_embedding is not None:
             query = self.rotary_embedding(query)
             key = self.rotary_embedding(key)
-        mask = self.compute_attention_mask(padding_mask, length, length)
-        output, weights = self._compute_attention(query, key, value, mask, training=training)
+        if self.head_layers is not None:
+            output, weights = self._heads_through(self.head_layers[self.causal], query, key, value, padding_mask)
+        else:
+            mask = self.compute_attention_mask(padding_mask, length, length)
+            output, weights = self._compute_attention(query, key, value, mask, training=training)
         batch = ops.shape(output)[0]
         output = ops.reshape(output, (batch, length, self.num_heads * self.head_dim))
         output = self.output_dense(output)  # (B, T, C)
@@ -247,9 +283,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         key_cache = ops.where(slot[:, :, None, None], key, key_cache)  # (B, S, H, D)
         value_cache = ops.where(slot[:, :, None, None], value, value_cache)
         visible = ops.less_equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
-        output, _ = self._compute_attention(
-            query, key_cache, value_cache, visible[:, None, None, :], training=False
-        )
+        if self.head_layers is not None:
+            output, _ = self._heads_through(self.head_layers[False], query, key_cache, value_cache, visible)
+        else:
+            output, _ = self._compute_attention(
+                query, key_cache, value_cache, visible[:, None, None, :], training=False
+            )
         batch = ops.shape(output)[0]
         output = ops.reshape(output, (batch, self.num_heads * self.head_dim))
         return self.output_dense(output), [key_cache, value_cache]
@@ -264,6 +303,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "causal": self.causal,
                 "rotary": self.rotary,
                 "rotary_max_wavelength": self.rotary_max_wavelength,
+                "head_attention": self.head_attention,
             }
         )
         return config

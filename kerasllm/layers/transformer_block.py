@@ -3,6 +3,7 @@
 import keras
 
 from kerasllm.layers.attention import MultiHeadSelfAttention
+from kerasllm.imports import plugin_layer, takes_num_heads
 
 
 @keras.saving.register_keras_serializable(package="kerasllm")
@@ -26,6 +27,10 @@ class TransformerBlock(keras.layers.Layer):
         rotary: bool. Rotary position embeddings inside attention. Defaults to `False`.
         activation: str. MLP activation. Defaults to `"gelu"`.
         layer_norm_epsilon: float. Defaults to `1e-5`.
+        attention: a serialized user attention layer (`keras.saving.serialize_keras_object`), or
+            None for `MultiHeadSelfAttention`: a multi-head class (built with `num_heads` and
+            `causal`) replaces it, a one-head class (built with `causal`) runs inside it.
+            Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 
     Call arguments:
@@ -50,6 +55,7 @@ class TransformerBlock(keras.layers.Layer):
         rotary=False,
         activation="gelu",
         layer_norm_epsilon=1e-5,
+        attention=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,6 +66,7 @@ class TransformerBlock(keras.layers.Layer):
         self.rotary = rotary
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.custom_attention = attention
 
     def build(self, inputs_shape):
         hidden_dim = inputs_shape[-1]
@@ -68,14 +75,19 @@ class TransformerBlock(keras.layers.Layer):
             epsilon=self.layer_norm_epsilon, name="attention_norm", dtype=self.dtype_policy
         )
         self.attention_norm.build(inputs_shape)
-        self.attention = MultiHeadSelfAttention(
-            num_heads=self.num_heads,
-            dropout=self.dropout,
-            causal=self.causal,
-            rotary=self.rotary,
-            name="attention",
-            dtype=self.dtype_policy,
-        )
+        if self.custom_attention is not None and takes_num_heads(self.custom_attention):
+            self.attention = plugin_layer(self.custom_attention, "attention", num_heads=self.num_heads,
+                                          causal=self.causal, name="attention", dtype=self.dtype_policy)
+        else:
+            self.attention = MultiHeadSelfAttention(
+                num_heads=self.num_heads,
+                dropout=self.dropout,
+                causal=self.causal,
+                rotary=self.rotary,
+                head_attention=self.custom_attention,
+                name="attention",
+                dtype=self.dtype_policy,
+            )
         self.attention.build(inputs_shape)
         self.attention_dropout = keras.layers.Dropout(
             self.dropout, name="attention_residual_dropout", dtype=self.dtype_policy
@@ -134,6 +146,7 @@ class TransformerBlock(keras.layers.Layer):
                 "rotary": self.rotary,
                 "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "attention": self.custom_attention,
             }
         )
         return config

@@ -2,6 +2,7 @@
 
 from kerasllm.layers.conv_block import ResidualConvBlock
 from kerasllm.models.backbone import Backbone, require, register_backbone
+from kerasllm.imports import plugin_config, plugin_layer
 
 
 @register_backbone("cnn")
@@ -30,6 +31,10 @@ class CNNBackbone(Backbone):
         max_length: int. Longest sequence with learned positions. Defaults to `512`.
         kernel_size: int. Width of each convolution window. Defaults to `5`.
         activation: str. Activation after each convolution. Defaults to `"gelu"`.
+        block: your block instead of `ResidualConvBlock`: a class built as
+            `Block(kernel_size=..., dilation_rate=...)` and called as `block(x, padding_mask=...)`
+            (e.g. `kerasllm.layers.CausalConvBlock`), an instance, or an import path
+            `"my_block.py:MyBlock"`. Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 
     Example:
@@ -53,6 +58,7 @@ class CNNBackbone(Backbone):
         max_length=512,
         kernel_size=5,
         activation="gelu",
+        block=None,
         **kwargs,
     ):
         super().__init__(
@@ -72,12 +78,19 @@ class CNNBackbone(Backbone):
         )
         self.kernel_size = kernel_size
         self.activation = activation
+        self.block = plugin_config(block, "block", lambda cls: cls(kernel_size=kernel_size))
 
     def build(self, token_ids_shape):
         super().build(token_ids_shape)
         features_shape = (*token_ids_shape, self.hidden_dim)
         self.blocks = []
         for i in range(self.num_layers):
+            if self.block is not None:
+                block = plugin_layer(self.block, "block", kernel_size=self.kernel_size, dilation_rate=2**i,
+                                     name=f"conv_block_{i}", dtype=self.dtype_policy)
+                block.build(features_shape)
+                self.blocks.append(block)
+                continue
             block = ResidualConvBlock(
                 kernel_size=self.kernel_size,
                 dilation_rate=2**i,
@@ -97,10 +110,14 @@ class CNNBackbone(Backbone):
 
     def initial_encode_state(self, batch_size, max_length):
         """Per block, a buffer of the inputs its receptive field still needs."""
+        if self.block is not None:  # a user's block has no step: rerun encode on the prefix
+            return super().initial_encode_state(batch_size, max_length)
         return [block.initial_cache(batch_size) for block in self.blocks]
 
     def encode_step(self, x, state, index):
         """Every block once for the new token, rolling its buffer."""
+        if self.block is not None:
+            return super().encode_step(x, state, index)
         buffers = []
         for block, buffer in zip(self.blocks, state):
             x, buffer = block.step(x, buffer)  # (B, C)
@@ -109,5 +126,5 @@ class CNNBackbone(Backbone):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"kernel_size": self.kernel_size, "activation": self.activation})
+        config.update({"kernel_size": self.kernel_size, "activation": self.activation, "block": self.block})
         return config

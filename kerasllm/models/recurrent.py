@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kerasllm.models.backbone import Backbone, require, register_backbone
+from kerasllm.imports import plugin_config, plugin_layer
 
 
 class RecurrentBackbone(Backbone):
@@ -33,6 +34,10 @@ class RecurrentBackbone(Backbone):
                                     dtype=self.dtype_policy)
     ```
 
+    Or, without a subclass, pass the cell: `get_backbone("rnn", ..., cell=MyCell)` (a class built as
+    `MyCell(units)`, an instance whose config is reused with each layer's `units`, or an import path
+    `"my_cell.py:MyCell"`); every layer is then `keras.layers.RNN(cell)`.
+
     Args:
         vocab_size: int. Number of token ids (0 is padding).
         hidden_dim: int. Width of the embeddings, the states and the output features.
@@ -44,6 +49,8 @@ class RecurrentBackbone(Backbone):
             `"learned"` and `"sinusoidal"` are allowed.
         max_length: int. Longest sequence with learned positions. Defaults to `512`.
         bidirectional: bool. Read the sequence in both directions. Defaults to `False`.
+        cell: a Keras RNN cell class, instance or import path (see above), or None for the
+            architecture's own layer. Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
     """
 
@@ -59,6 +66,7 @@ class RecurrentBackbone(Backbone):
         position=None,
         max_length=512,
         bidirectional=False,
+        cell=None,
         **kwargs,
     ):
         super().__init__(
@@ -87,6 +95,7 @@ class RecurrentBackbone(Backbone):
             "directions. Use an even hidden_dim.",
         )
         self.bidirectional = bidirectional
+        self.cell = plugin_config(cell, "cell", lambda cls: cls(hidden_dim))
 
     def make_recurrent_layer(self, units, name, go_backwards=False):
         """Returns one Keras recurrent layer with `units` units and `return_sequences=True`.
@@ -108,19 +117,25 @@ class RecurrentBackbone(Backbone):
         self.backward_layers = []
         self.between_dropouts = []
         for i in range(self.num_layers):
-            layer = self.make_recurrent_layer(units, name=f"recurrent_{i}")
+            layer = self._recurrent_layer(units, name=f"recurrent_{i}")
             layer.build(features_shape)
             self.forward_layers.append(layer)
             if self.bidirectional:
-                layer = self.make_recurrent_layer(
-                    units, name=f"recurrent_{i}_backward", go_backwards=True
-                )
+                layer = self._recurrent_layer(units, name=f"recurrent_{i}_backward", go_backwards=True)
                 layer.build(features_shape)
                 self.backward_layers.append(layer)
         for i in range(self.num_layers - 1):
             self.between_dropouts.append(
                 keras.layers.Dropout(self.dropout, name=f"dropout_{i}", dtype=self.dtype_policy)
             )
+
+    def _recurrent_layer(self, units, name, go_backwards=False):
+        if self.cell is None:
+            return self.make_recurrent_layer(units, name=name, go_backwards=go_backwards)
+        cell = plugin_layer(self.cell, "cell", units=units, name=f"{name}_cell", dtype=self.dtype_policy)
+        return keras.layers.RNN(
+            cell, return_sequences=True, go_backwards=go_backwards, name=name, dtype=self.dtype_policy
+        )
 
     def encode(self, x, padding_mask, training=None):
         for i, forward in enumerate(self.forward_layers):
@@ -155,6 +170,7 @@ class RecurrentBackbone(Backbone):
     def get_config(self):
         config = super().get_config()
         config["bidirectional"] = self.bidirectional
+        config["cell"] = self.cell
         return config
 
 

@@ -4,6 +4,7 @@ import keras
 
 from kerasllm.layers.transformer_block import TransformerBlock
 from kerasllm.models.backbone import Backbone, require, register_backbone
+from kerasllm.imports import plugin_config, takes, takes_num_heads
 
 
 @register_backbone("transformer")
@@ -30,6 +31,12 @@ class TransformerBackbone(Backbone):
         num_heads: int. Attention heads per block. Defaults to `4`.
         intermediate_dim: int or None. MLP width. Defaults to `4 * hidden_dim`.
         layer_norm_epsilon: float. Defaults to `1e-5`.
+        attention: your attention, as a class, an instance or an import path
+            `"my_attention.py:MyAttention"`: either a multi-head layer built as
+            `MyAttention(num_heads=..., causal=...)` and called as `layer(x, padding_mask=...)` (it
+            replaces `MultiHeadSelfAttention`), or one head built as `MyAttention(causal=...)` and
+            called as `layer(query, key, value, padding_mask=...)` (`MultiHeadSelfAttention` calls it
+            for every head). Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 
     Example:
@@ -56,6 +63,7 @@ class TransformerBackbone(Backbone):
         num_heads=4,
         intermediate_dim=None,
         layer_norm_epsilon=1e-5,
+        attention=None,
         **kwargs,
     ):
         super().__init__(
@@ -92,6 +100,15 @@ class TransformerBackbone(Backbone):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.attention = plugin_config(
+            attention, "attention",
+            lambda cls: cls(num_heads=num_heads, causal=causal) if takes(cls, "num_heads") else cls(causal=causal),
+        )
+        require(
+            self.attention is None or self.position != "rotary" or not takes_num_heads(self.attention),
+            "position='rotary' rotates queries and keys inside MultiHeadSelfAttention, which your multi-head "
+            "attention replaces. Use position='learned' or 'sinusoidal' with it.",
+        )
 
     def build(self, token_ids_shape):
         super().build(token_ids_shape)
@@ -105,6 +122,7 @@ class TransformerBackbone(Backbone):
                 causal=self.causal,
                 rotary=self.position == "rotary",
                 layer_norm_epsilon=self.layer_norm_epsilon,
+                attention=self.attention,
                 name=f"transformer_block_{i}",
                 dtype=self.dtype_policy,
             )
@@ -122,10 +140,14 @@ class TransformerBackbone(Backbone):
 
     def initial_encode_state(self, batch_size, max_length):
         """Per block, a preallocated key/value cache of `max_length` positions."""
+        if not all(hasattr(block.attention, "step") for block in self.blocks):
+            return super().initial_encode_state(batch_size, max_length)  # a user's layer without a cache
         return [block.initial_cache(batch_size, max_length) for block in self.blocks]
 
     def encode_step(self, x, state, index):
         """Every block once for the new token, writing its key and value at `index`."""
+        if not all(hasattr(block.attention, "step") for block in self.blocks):
+            return super().encode_step(x, state, index)
         caches = []
         for block, cache in zip(self.blocks, state):
             x, cache = block.step(x, cache, index)  # (B, C)
@@ -139,6 +161,7 @@ class TransformerBackbone(Backbone):
                 "num_heads": self.num_heads,
                 "intermediate_dim": self.intermediate_dim,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "attention": self.attention,
             }
         )
         return config
