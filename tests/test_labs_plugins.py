@@ -195,3 +195,29 @@ def test_a_multi_head_replacement_refuses_rotary_positions():
                      position="rotary", attention=MultiHeadSelfAttention)
     get_backbone("transformer", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=1, num_heads=2,
                  position="rotary", attention=ScaledDotProductAttention)  # one head runs inside: rotary applies
+
+
+def test_bench_takes_a_student_backbone_by_path(tmp_path):
+    """In a fresh process: registering the student's backbone must not leak into this session's registry."""
+    (tmp_path / "my_backbone.py").write_text(textwrap.dedent('''
+        import keras
+        from kerasllm.models import Backbone
+
+
+        class MyBackbone(Backbone):
+            default_position = "none"
+
+            def build(self, token_ids_shape):
+                super().build(token_ids_shape)
+                self.dense = keras.layers.Dense(self.hidden_dim, name="dense", dtype=self.dtype_policy)
+                self.dense.build((None, None, self.hidden_dim))
+
+            def encode(self, x, padding_mask, training=None):
+                return self.dense(x)
+    '''))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "kerasllm", "bench", "--archs", "lstm,my_backbone.py:MyBackbone", "--tasks",
+               "negation_sentiment", "--steps", "20", "--out", str(tmp_path / "bench"), "--dry-run"]
+    planned = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert "negation_sentiment/MyBackbone/seed0" in planned.stdout and "negation_sentiment/lstm/seed0" in planned.stdout
