@@ -14,6 +14,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -141,3 +142,25 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
         json.loads(path.read_text())
     for path in out.rglob("*.keras"):
         keras.saving.load_model(path, safe_mode=True)
+
+
+def test_ctrl_c_inside_a_write_is_held_until_the_write_is_complete():
+    from kerasllm.training.interrupts import deferred_interrupts
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            steps.append("after the signal")
+            with deferred_interrupts():  # nested blocks defer to the outer one
+                steps.append("nested")
+            steps.append("end of the write")
+    assert steps == ["after the signal", "nested", "end of the write"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with deferred_interrupts():
+        steps.append("no signal")  # without a Ctrl-C nothing is raised
+    with pytest.raises(KeyboardInterrupt):  # outside a write, Ctrl-C acts at once again
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # interrupted by the handler
+        steps.append("not reached")
+    assert steps[-1] == "no signal"
