@@ -61,8 +61,11 @@ class ScaledDotProductAttentionLab(Lab):
     reference = "kerasllm.layers.scaled_dot_product_attention:ScaledDotProductAttention"
     starter = "scaled_dot_product_attention.py"
 
-    def _inputs(self, length=S):
-        return _random(BATCH, T, DK, seed=1), _random(BATCH, length, DK, seed=2), _random(BATCH, length, DV, seed=3)
+    def _inputs(self, length=S, value_dim=DK):
+        """Query, key and value; the value width equals d_k (as keras.ops.dot_product_attention needs on JAX)
+        except in the shape check, which uses d_v != d_k to tell values from keys."""
+        return (_random(BATCH, T, DK, seed=1), _random(BATCH, length, DK, seed=2),
+                _random(BATCH, length, value_dim, seed=3))
 
     def _attend(self, causal=False, padding_mask=None, length=S):
         q, k, v = self._inputs(length)
@@ -80,7 +83,7 @@ class ScaledDotProductAttentionLab(Lab):
         layer = self.cls(causal=False)
         if not isinstance(layer, keras.layers.Layer):
             raise LabFailure("the class must subclass keras.layers.Layer")
-        q, k, v = self._inputs()
+        q, k, v = self._inputs(value_dim=DV)
         result = layer(q, k, v, padding_mask=None, return_attention_scores=True)
         if not (isinstance(result, (list, tuple)) and len(result) == 2):
             raise LabFailure("with return_attention_scores=True, return the pair (output, weights)")
@@ -122,6 +125,8 @@ class ScaledDotProductAttentionLab(Lab):
             ("the scores are not scaled: divide Q K^T by sqrt(d_k)", _softmax(scores) @ v),
             ("the scores are divided by d_k; divide by sqrt(d_k)", _softmax(scores / DK) @ v),
             ("the scores are multiplied by sqrt(d_k); divide by it", _softmax(scores * math.sqrt(DK)) @ v),
+            ("the output weights the keys; take the weighted sum of the values (weights @ value)",
+             _softmax(scores / math.sqrt(DK)) @ k),
         ]
         for hint, wrong in mistakes:
             if close(out, wrong, 1e-4):
