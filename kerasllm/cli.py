@@ -149,6 +149,8 @@ def _add_generate(subparsers):
     p.add_argument("--no-cache", action="store_true",
                    help="recompute the whole prefix at every step (slow; the reference for the cache)")
     p.add_argument("--allow-unknown", action="store_true", help="let prompts hold text the tokenizer never saw")
+    p.add_argument("--ignore-eos", action="store_true",
+                   help="go on past the end-of-document token (by default a continuation stops there)")
     p.set_defaults(run=_generate)
 
 
@@ -179,6 +181,7 @@ def _generate(args):
     import inspect
 
     from kerasllm.generation import SAMPLERS, generate, load_language_model
+    from kerasllm.tokenizers.base import EOS_ID
 
     prompts = _read_prompts(args)
     run = load_language_model(args.run_dir)
@@ -188,7 +191,8 @@ def _generate(args):
     texts = generate(run.lm, prompts, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
                      tokenizer=run.tokenizer, repetition_penalty=args.repetition_penalty,
                      use_cache=not args.no_cache, num_samples=args.num_samples,
-                     allow_unknown=args.allow_unknown, **options)
+                     allow_unknown=args.allow_unknown, stop_token_ids=() if args.ignore_eos else (EOS_ID,),
+                     **options)
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"=== prompt {i // args.num_samples + 1}, sample {i % args.num_samples + 1} ===")

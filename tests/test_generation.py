@@ -99,9 +99,9 @@ def test_a_batch_of_different_lengths_decodes_like_each_prompt_alone():
 
 
 def _next_token_logits(lm, row):
-    """Row `t - 1` holds the logits of the token after `row[:t]` (pad never allowed)."""
+    """Row `t - 1` holds the logits of the token after `row[:t]` (pad and bos never allowed)."""
     logits = keras.ops.convert_to_numpy(lm(np.asarray(row)[None]))[0].astype(np.float64)
-    logits[:, 0] = -np.inf
+    logits[:, [0, 2]] = -np.inf
     return logits
 
 
@@ -204,7 +204,9 @@ def test_text_prompts_go_through_the_tokenizer():
     lm = CausalLM(get_backbone("lstm", vocab_size=tokenizer.vocabulary_size, hidden_dim=16,
                                num_layers=1, causal=True))
     out = lm.generate("to be", max_new_tokens=10, tokenizer=tokenizer, stop_token_ids=())
-    assert isinstance(out, str) and out.startswith("to be") and len(out) == 15
+    ids = lm.generate([tokenizer.encode("to be")], max_new_tokens=10, stop_token_ids=())[0]
+    assert isinstance(out, str) and out.startswith("to be") and len(ids) == 15
+    assert out == tokenizer.decode(ids.tolist())
     many = lm.generate(["to", "be"], max_new_tokens=5, tokenizer=tokenizer, num_samples=2,
                        sampler="top_k", k=3, seed=1, stop_token_ids=())
     assert len(many) == 4 and many[0].startswith("to") and many[2].startswith("be")

@@ -26,7 +26,7 @@ from keras import ops
 
 from kerasllm.errors import ConfigError
 from kerasllm.generation.samplers import get_sampler
-from kerasllm.tokenizers.base import EOS_ID, PAD_ID, UNK_ID
+from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 class Decoder:
@@ -69,9 +69,10 @@ class Decoder:
         return ops.take(logits, index - 1, axis=1)
 
     def _adjust(self, logits, prompt, index):
-        """Never pad; optionally penalize tokens the row already holds."""
+        """Never pad or bos (no model is trained to predict them); optionally penalize repeats."""
         vocab = ops.shape(logits)[-1]
-        logits = ops.where(ops.equal(ops.arange(vocab), PAD_ID)[None, :], -1e9, logits)
+        never = ops.logical_or(ops.equal(ops.arange(vocab), PAD_ID), ops.equal(ops.arange(vocab), BOS_ID))
+        logits = ops.where(never[None, :], -1e9, logits)
         if self.repetition_penalty == 1.0:
             return logits
         width = ops.shape(prompt)[1]
