@@ -87,8 +87,9 @@ class CellLab(Lab):
             state_size = list(state_size)
         if state_size != expected:
             what = " and ".join(self.state_names)
+            code = "units" if len(self.state_names) == 1 else "[units, units]"
             raise LabFailure(f"state_size is {state_size!r}, expected {expected!r} (the state is {what}): "
-                             f"set self.state_size = {expected!r} in __init__")
+                             f"set self.state_size = {code} in __init__")
         if getattr(cell, "output_size", None) != UNITS:
             raise LabFailure(f"output_size is {getattr(cell, 'output_size', None)!r}, expected units={UNITS}: "
                              "set self.output_size = units in __init__")
