@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("bench", "data", "generation", "layers", "models", "tokenizers", "training")
+_SUBPACKAGES = ("bench", "data", "generation", "labs", "layers", "models", "tokenizers", "training")
 _ATTRIBUTES = {"Trainer": "kerasllm.training", "TrainConfig": "kerasllm.config"}
 
 __all__ = [*_SUBPACKAGES, *_ATTRIBUTES]
