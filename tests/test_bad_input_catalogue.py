@@ -25,6 +25,7 @@ from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import ConfigError, DataError, RunDirectoryError, UnknownNameError
+from kerasllm.generation import get_sampler
 from kerasllm.tokenizers import Tokenizer, get_tokenizer
 from kerasllm.training import Trainer
 from kerasllm.training.model_files import ModelFileError, load_model
@@ -276,17 +277,41 @@ CASES = [
     Case("config-file-unknown-key", argv=["train", "--config", "{settings}"],
          setup=file_with("settings.yaml", "task: mqar\narch: gru\nhiden_dim: 8\n"),
          problem="Unknown setting 'hiden_dim'", fix="Did you mean 'hidden_dim'"),
+    # generation and scoring (a tiny language-model run)
+    Case("unknown-sampler", argv=["generate", "{run}", "--prompt", "a", "--sampler", "topk"],
+         setup=copied_run("lm"), problem="Unknown sampler 'topk'", fix="Did you mean 'top_k'"),
+    Case("temperature-zero", argv=["generate", "{run}", "--prompt", "a", "--sampler", "temperature",
+                                   "--temperature", "0"],
+         setup=copied_run("lm"), problem="temperature must be a number > 0, got 0", fix="Use e.g. 0.8"),
+    Case("top-p-above-1", argv=["generate", "{run}", "--prompt", "a", "--sampler", "top_p", "--p", "1.5"],
+         setup=copied_run("lm"), problem="p must be in \\(0, 1\\], got 1.5", fix="Use e.g. p=0.9"),
+    Case("top-p-zero-api", call=lambda p: get_sampler("top_p", p=0.0), error=ConfigError,
+         problem="p must be in \\(0, 1\\], got 0.0", fix="Use e.g. p=0.9"),
+    Case("k-above-vocabulary", argv=["generate", "{run}", "--prompt", "a", "--sampler", "top_k", "--k", "100000"],
+         setup=copied_run("lm"), problem="k=100000 is larger than the vocabulary", fix="Use k <= "),
+    Case("prompt-outside-vocabulary", argv=["generate", "{run}", "--prompt", ". \u20ac\u20ac"],
+         setup=copied_run("lm"), problem="never saw: '\u20ac\u20ac'", fix="--allow-unknown"),
+    Case("generate-from-a-classifier", argv=["generate", "{run}", "--prompt", "good"], setup=copied_run("gru"),
+         problem="holds a TextClassifier .*not a language model", fix="Generate and score with a run of a "
+                                                                     "language-modelling task"),
+    Case("too-many-new-tokens", argv=["generate", "{run}", "--prompt", ".", "--max-new-tokens", "5000"],
+         setup=copied_run("lm"), problem="learned position table stops at max_length=74",
+         fix="Ask for at most 73 new tokens"),
+    Case("score-missing-file", argv=["score", "{run}", "{tmp}/nope.txt"], setup=copied_run("lm"),
+         problem="file to score .*nope.txt does not exist", fix="Check the path"),
 ]
 
 
 # ------------------------------------------------------------------------------------------ the checks
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two finished tiny runs with the same settings and vocabulary, a GRU and a CNN."""
+    """Two finished tiny runs with the same settings and vocabulary, a GRU and a CNN, and a tiny
+    language model ("lm", a GRU with learned positions on selective_copy) for the generation cases."""
     root = tmp_path_factory.mktemp("finished")
     for arch in ("gru", "cnn"):
         Trainer({**TINY_CONFIG, "arch": arch}, run_dir=root / arch).fit()
-    return {"gru": root / "gru", "cnn": root / "cnn"}
+    Trainer({**TINY_CONFIG, "task": "selective_copy", "arch": "gru", "position": "learned"}, run_dir=root / "lm").fit()
+    return {"gru": root / "gru", "cnn": root / "cnn", "lm": root / "lm"}
 
 
 def tree(root):

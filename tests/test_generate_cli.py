@@ -78,7 +78,7 @@ def test_generate_samples_with_a_seed_and_several_prompts(ptb_run, capsys, tmp_p
         (["--prompt", "the", "--sampler", "nucleus"], "Unknown sampler 'nucleus'"),
         (["--prompt", "the", "--sampler", "top_p", "--p", "1.5"], r"p must be in (0, 1]"),
         (["--prompt", "the", "--sampler", "top_k", "--k", "999999"], "larger than the vocabulary"),
-        (["--prompt", "the", "--sampler", "temperature", "--temperature", "0"], "must be positive"),
+        (["--prompt", "the", "--sampler", "temperature", "--temperature", "0"], "temperature must be a number > 0"),
         (["--prompt", "the zyzzyvaq"], "never saw: 'zyzzyvaq'"),
         (["--prompts-file", "/nonexistent/prompts.txt"], "does not exist"),
         ([], "needs --prompt"),
