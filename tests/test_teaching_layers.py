@@ -142,3 +142,24 @@ def test_causal_conv_block_matches_keras_conv1d(kernel_size, dilation_rate, tmp_
     np.testing.assert_allclose(ops.convert_to_numpy(block(changed))[:, :-1],
                                ops.convert_to_numpy(block(x))[:, :-1], atol=ATOL)
     assert_round_trips(block, tmp_path, inputs={"inputs": x, "padding_mask": padding})
+
+
+def test_nucleus_sampler_draws_what_keras_hub_top_p_sampler_draws(tmp_path):
+    from kerasllm.labs.sampling import NucleusSampler, nucleus
+
+    rng = np.random.default_rng(0)
+    for p in (0.3, 0.7, 0.95):
+        probabilities = rng.dirichlet(np.ones(6) * 0.7).astype("float32")
+        batch = np.tile(probabilities, (3000, 1))
+        ours = ops.convert_to_numpy(NucleusSampler(p=p, seed=1).get_next_token(batch))
+        theirs = ops.convert_to_numpy(keras_hub.samplers.TopPSampler(p=p, seed=1).get_next_token(batch))
+        assert set(ours.tolist()) == set(theirs.tolist()) == nucleus(probabilities, p)
+        kept = sorted(nucleus(probabilities, p))
+        expected = probabilities[kept] / probabilities[kept].sum()
+        for draws in (ours, theirs):
+            frequencies = np.bincount(draws, minlength=6)[kept] / len(draws)
+            np.testing.assert_allclose(frequencies, expected, atol=0.04)
+    greedy = rng.dirichlet(np.ones(9), size=5).astype("float32")
+    np.testing.assert_array_equal(ops.convert_to_numpy(NucleusSampler(p=1e-6).get_next_token(greedy)),
+                                  greedy.argmax(-1))
+    assert_round_trips(NucleusSampler(p=0.8, seed=3), tmp_path)
