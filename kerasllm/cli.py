@@ -51,6 +51,7 @@ def _add_train(subparsers):
     p.add_argument("--seed", type=int)
     p.add_argument("--tokenizer", help="tokenizer name (default: the task's)")
     p.add_argument("--config", help="a JSON or YAML file of settings (e.g. a run's config.json)")
+    _add_trust_code(p)
     _add_plugin_flags(p)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="any setting, e.g. learning_rate=3e-4 arch_options.num_heads=8")
@@ -63,7 +64,14 @@ def _add_evaluate(subparsers):
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--data-dir", help="read the dataset from here instead of the run's data_dir")
+    _add_trust_code(p)
     p.set_defaults(run=_evaluate)
+
+
+def _add_trust_code(p):
+    p.add_argument("--trust-code", action="store_true",
+                   help="import the Python files a run's config names (your --cell/--attention/--block/arch "
+                        "file); without it such a run is refused, so a run folder never runs code on its own")
 
 
 def _names(text):
@@ -151,6 +159,7 @@ def _add_generate(subparsers):
     p.add_argument("--allow-unknown", action="store_true", help="let prompts hold text the tokenizer never saw")
     p.add_argument("--ignore-eos", action="store_true",
                    help="go on past the end-of-document token (by default a continuation stops there)")
+    _add_trust_code(p)
     p.set_defaults(run=_generate)
 
 
@@ -163,6 +172,7 @@ def _add_score(subparsers):
     p.add_argument("run_dir")
     p.add_argument("file")
     p.add_argument("--batch-size", type=_positive(int), default=32, help="windows per forward pass")
+    _add_trust_code(p)
     p.set_defaults(run=_score)
 
 
@@ -184,7 +194,7 @@ def _generate(args):
     from kerasllm.tokenizers.base import EOS_ID
 
     prompts = _read_prompts(args)
-    run = load_language_model(args.run_dir)
+    run = load_language_model(args.run_dir, trust_code=args.trust_code)
     accepted = inspect.signature(SAMPLERS.get(args.sampler)).parameters  # --seed is moot for greedy / beam
     options = {option: getattr(args, flag) for flag, option in _SAMPLER_FLAGS.items()
                if getattr(args, flag) is not None and not (option == "seed" and option not in accepted)}
@@ -204,7 +214,7 @@ def _score(args):
     from kerasllm.generation.text_files import read_documents
 
     documents = read_documents(args.file)
-    run = load_language_model(args.run_dir)
+    run = load_language_model(args.run_dir, trust_code=args.trust_code)
     result = score_texts(run.lm, run.tokenizer, documents, run.max_length, batch_size=args.batch_size)
     print("line\ttokens\tlog_likelihood\tperplexity\ttext")
     for number, line in enumerate(result.lines, 1):
@@ -293,7 +303,7 @@ def _train(args):
     from kerasllm.config import TrainConfig
     from kerasllm.training import Trainer
 
-    values = TrainConfig.from_file(args.config).to_dict() if args.config else {}
+    values = TrainConfig.from_file(args.config, args.trust_code).to_dict() if args.config else {}
     values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
     if args.epochs is not None:
         values.pop("steps", None)
@@ -312,7 +322,7 @@ def _train(args):
 def _evaluate(args):
     from kerasllm.training import Trainer
 
-    trainer = Trainer.from_run_dir(args.run_dir, data_dir=args.data_dir)
+    trainer = Trainer.from_run_dir(args.run_dir, data_dir=args.data_dir, trust_code=args.trust_code)
     print(json.dumps(trainer.evaluate(args.split), indent=2, sort_keys=True))
 
 

@@ -120,8 +120,8 @@ class TrainConfig:
         return cls(**coerced)
 
     @classmethod
-    def from_file(cls, path):
-        """Reads a JSON or YAML (safe_load) file."""
+    def from_file(cls, path, trust_code=False):
+        """Reads a JSON or YAML (safe_load) file; code it names (`file.py:Class`) needs `trust_code`."""
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -144,7 +144,10 @@ class TrainConfig:
             ) from None
         if not isinstance(values, dict):
             raise ConfigError(f"Config file {path} must hold a mapping of settings, e.g. `arch: lstm`.")
-        return cls.from_dict(values)
+        from kerasllm.imports import settings_from
+
+        with settings_from(path, trust_code):
+            return cls.from_dict(values)
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -13,6 +13,8 @@ Example:
 'SimpleRNNCell'
 """
 
+import contextlib
+import contextvars
 import difflib
 import hashlib
 import importlib
@@ -24,6 +26,33 @@ import sys
 from kerasllm.errors import ConfigError
 
 USER_PACKAGE = "kerasllm_user"
+
+# Set while settings are read from a file the user has not vouched for (see `settings_from`).
+_UNVOUCHED_SOURCE = contextvars.ContextVar("kerasllm_unvouched_source", default=None)
+
+
+@contextlib.contextmanager
+def settings_from(path, trust_code=False):
+    """Settings read inside this block come from the file at `path`: import paths they name
+    (`file.py:Class`) are refused unless `trust_code`, so a run folder someone sent never runs
+    code on its own. Import paths given directly (CLI flags, Python arguments) are always allowed.
+    """
+    token = _UNVOUCHED_SOURCE.set(None if trust_code else str(path))
+    try:
+        yield
+    finally:
+        _UNVOUCHED_SOURCE.reset(token)
+
+
+def check_may_import(specs):
+    """Raises `ConfigError` if `specs` (import paths) come from a file nobody vouched for."""
+    source = _UNVOUCHED_SOURCE.get()
+    if source is not None and specs:
+        raise ConfigError(
+            f"{source} names code that would be imported and run: {', '.join(specs)}. kerasllm runs "
+            "code named in a file only when you vouch for it: pass --trust-code (trust_code=True) if "
+            "you wrote that code or trust its author."
+        )
 
 
 def is_import_path(text):

@@ -155,8 +155,11 @@ def test_a_student_cell_trains_with_the_cli_and_evaluates_in_a_fresh_process(stu
     config = json.loads((out / "config.json").read_text())
     assert config["arch_options"]["cell"] == student_file
     metrics = json.loads((out / "metrics.json").read_text())
-    evaluated = subprocess.run([sys.executable, "-m", "kerasllm", "evaluate", str(out)], capture_output=True,
-                               text=True, env=env, cwd=tmp_path, timeout=300)
+    refused = subprocess.run([sys.executable, "-m", "kerasllm", "evaluate", str(out)], capture_output=True,
+                             text=True, env=env, cwd=tmp_path, timeout=300)
+    assert refused.returncode == 2 and "pass --trust-code" in refused.stderr, refused.stderr[-2000:]
+    evaluated = subprocess.run([sys.executable, "-m", "kerasllm", "evaluate", str(out), "--trust-code"],
+                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["test_accuracy"])
 

@@ -230,3 +230,36 @@ def test_yaml_suite_goes_through_safe_load(tmp_path):
     with pytest.raises(KerasLLMError):
         load_suite(str(path))
     assert not marker.exists()
+
+
+def test_a_run_config_naming_code_is_refused_without_trust_code(tmp_path, capsys):
+    """A run folder from someone else: its config.json names a .py file that would run when imported."""
+    import json
+
+    from kerasllm.cli import main
+    from kerasllm.config import TrainConfig
+    from kerasllm.generation import load_language_model
+    from kerasllm.training import Trainer
+
+    marker = tmp_path / "imported"
+    payload = tmp_path / "payload.py"
+    payload.write_text(f"open({str(marker)!r}, 'w').write('ran')\nclass Cell:\n    pass\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"task": "negation_sentiment", "arch": "rnn", "arch_options": {"cell": f"{payload}:Cell"}}
+    (run / "config.json").write_text(json.dumps(config))
+    for name in ("model.keras", "tokenizer.json"):
+        (run / name).write_text("{}")
+    for argv in (["evaluate", str(run)], ["generate", str(run), "--prompt", "a"],
+                 ["score", str(run), str(payload)], ["train", "--config", str(run / "config.json")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "names code that would be imported and run" in err and "--trust-code" in err, err
+        assert len(err.strip().splitlines()) == 1
+    for call in (lambda: Trainer.from_run_dir(run), lambda: load_language_model(run),
+                 lambda: TrainConfig.from_file(run / "config.json")):
+        with pytest.raises(ConfigError, match="trust_code=True"):
+            call()
+    assert not marker.exists(), "code named in a run's config ran without --trust-code"
+    TrainConfig.from_file(run / "config.json", trust_code=True)  # vouched for: the file is imported
+    assert marker.exists()

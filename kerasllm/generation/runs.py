@@ -4,6 +4,7 @@ import dataclasses
 
 from kerasllm.config import TrainConfig
 from kerasllm.errors import RunDirectoryError
+from kerasllm.imports import settings_from
 from kerasllm.models import CausalLM
 from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.model_files import check_model_fits, load_model
@@ -24,8 +25,10 @@ class LanguageModelRun:
         return self.lm.backbone.max_length
 
 
-def load_language_model(path):
+def load_language_model(path, trust_code=False):
     """Loads `path/model.keras` (safe_mode on), `tokenizer.json` and `config.json`.
+
+    A run whose config names a user's code (`file.py:Class`) needs `trust_code=True`.
 
     Raises:
         RunDirectoryError: `path` is not a finished run, or its model is not a language model.
@@ -37,7 +40,8 @@ def load_language_model(path):
                 f"{path} is not a finished kerasllm run ({needed.name} is missing). Pass the folder "
                 "that `kerasllm train` printed as its run directory, after training finished."
             )
-    config = TrainConfig.from_dict(read_json(run.config_path))
+    with settings_from(run.config_path, trust_code):
+        config = TrainConfig.from_dict(read_json(run.config_path))
     tokenizer = Tokenizer.load(run.tokenizer_path)
     lm = load_model(run.model_path)
     if not isinstance(lm, CausalLM):

@@ -265,7 +265,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         Args:
             inputs: float tensor `(batch, hidden_dim)`, the new token of each row.
             cache: `[key, value]` from `initial_cache` or an earlier `step`.
-            index: int tensor `(batch,)`, the position of the new token in each row.
+            index: int tensor `(batch,)`, the position of the new token in each row. Rows
+                advance together (every `Backbone.step` moves all of them by one), so the
+                new key and value are written in place at `index[0]`.
 
         Returns:
             `(output, cache)`: output `(batch, hidden_dim)` and the updated cache.
@@ -279,9 +281,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             key = self.rotary_embedding(key, positions=ops.cast(index[:, None], "float32"))
         key_cache, value_cache = cache
         max_length = ops.shape(key_cache)[1]
-        slot = ops.equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
-        key_cache = ops.where(slot[:, :, None, None], key, key_cache)  # (B, S, H, D)
-        value_cache = ops.where(slot[:, :, None, None], value, value_cache)
+        # An in-place update: rewriting the whole cache each step costs O(length) memory traffic.
+        start = [0, ops.cast(index[0], "int32"), 0, 0]
+        key_cache = ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype))  # (B, S, H, D)
+        value_cache = ops.slice_update(value_cache, start, ops.cast(value, value_cache.dtype))
         visible = ops.less_equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
         if self.head_layers is not None:
             output, _ = self._heads_through(self.head_layers[False], query, key_cache, value_cache, visible)

@@ -30,7 +30,7 @@ import inspect
 import keras
 
 from kerasllm.errors import ConfigError
-from kerasllm.imports import is_import_path, load_object, takes
+from kerasllm.imports import check_may_import, is_import_path, load_object, takes
 
 #: Backbone option -> the built-in architectures that take it.
 PLUGIN_OPTIONS = {"cell": ("rnn", "gru", "lstm"), "attention": ("transformer",), "block": ("cnn",)}
@@ -82,7 +82,13 @@ def load_backbone_path(spec):
 
 def load_plugins(arch, arch_options):
     """Imports the user's classes a run names by import path (its `arch`, or `cell` / `attention` / `block` in
-    `arch_options`), so that its model builds, and its saved checkpoints load, in this process."""
+    `arch_options`), so that its model builds, and its saved checkpoints load, in this process.
+
+    Refused when the settings come from a file read without `trust_code` (`kerasllm.imports.settings_from`).
+    """
+    named = [arch] if is_import_path(arch) else []
+    named += [arch_options[o] for o in PLUGIN_OPTIONS if is_import_path(arch_options.get(o))]
+    check_may_import(named)
     if is_import_path(arch):
         load_backbone_path(arch)
     for option in PLUGIN_OPTIONS:

@@ -24,6 +24,7 @@ from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
+from kerasllm.imports import settings_from
 from kerasllm.models import CausalLM, TextClassifier, get_backbone
 from kerasllm.models.backbone import BACKBONES
 from kerasllm.tokenizers.base import TOKENIZERS, Tokenizer, get_tokenizer
@@ -218,14 +219,19 @@ class Trainer:
         return values
 
     @classmethod
-    def from_run_dir(cls, path, data_dir=None):
-        """Reopens a finished run to evaluate its saved model (optionally reading data elsewhere)."""
+    def from_run_dir(cls, path, data_dir=None, trust_code=False):
+        """Reopens a finished run to evaluate its saved model (optionally reading data elsewhere).
+
+        A run whose config names a user's code (`--cell my_cell.py:MyCell`) is refused unless
+        `trust_code=True`: a run folder from someone else never runs code on its own.
+        """
         run = RunDirectory(path)
         if not run.config_path.exists() or not run.model_path.exists():
             raise RunDirectoryError(
                 f"{path} is not a finished kerasllm run (config.json or model.keras missing)."
             )
-        config = TrainConfig.from_dict(read_json(run.config_path))
+        with settings_from(run.config_path, trust_code):
+            config = TrainConfig.from_dict(read_json(run.config_path))
         self = cls.__new__(cls)
         self._open_task(config if data_dir is None else config.replace(data_dir=str(data_dir)))
         self.run = run
