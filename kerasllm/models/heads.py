@@ -245,7 +245,7 @@ class CausalLM(Head):
         >>> from kerasllm.models import CausalLM, get_backbone
         >>> lm = CausalLM(get_backbone("gru", vocab_size=20, hidden_dim=8, num_layers=1,
         ...                            causal=True))
-        >>> out = lm.generate([[5, 6, 7], [8]], max_new_tokens=4)
+        >>> out = lm.generate([[5, 6, 7], [8]], max_new_tokens=4, stop_token_ids=())
         >>> [len(row) for row in out]
         [7, 5]
         """
