@@ -34,7 +34,7 @@ class BeamSearchSampler(keras_hub.samplers.Sampler):
     >>> prompt = np.array([[2, 0, 0]])
     >>> out = BeamSearchSampler(num_beams=2)(next, prompt, index=1,
     ...                                      mask=np.array([[True, False, False]]))
-    >>> out.tolist()
+    >>> ops.convert_to_numpy(out).tolist()
     [[2, 1, 1]]
     """
 
