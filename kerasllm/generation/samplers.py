@@ -25,6 +25,7 @@ import keras_hub
 
 from kerasllm.errors import ConfigError
 from kerasllm.generation.beam import BeamSearchSampler
+from kerasllm.models.backbone import require
 from kerasllm.registry import Registry
 
 SAMPLERS = Registry("sampler")
@@ -68,17 +69,12 @@ def get_sampler(sampler, **options):
     return factory(**options)
 
 
-def _check(condition, message):
-    if not condition:
-        raise ConfigError(message)
-
-
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_temperature(temperature):
-    _check(
+    require(
         isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 0,
         f"temperature must be a number > 0, got {temperature!r}. Use e.g. 0.8 (lower is more "
         "conservative), or the 'greedy' sampler for temperature -> 0.",
@@ -86,7 +82,7 @@ def _check_temperature(temperature):
 
 
 def _check_seed(seed):
-    _check(seed is None or _is_int(seed), f"seed must be an integer or None, got {seed!r}.")
+    require(seed is None or _is_int(seed), f"seed must be an integer or None, got {seed!r}.")
 
 
 @register_sampler("greedy")
@@ -106,7 +102,7 @@ def temperature(temperature=1.0, seed=None):
 @register_sampler("top_k")
 def top_k(k=10, temperature=1.0, seed=None):
     """Samples among the `k` most likely tokens (`keras_hub.samplers.TopKSampler`)."""
-    _check(_is_int(k) and k >= 1, f"k must be an integer >= 1, got {k!r}. Use e.g. k=10.")
+    require(_is_int(k) and k >= 1, f"k must be an integer >= 1, got {k!r}. Use e.g. k=10.")
     _check_temperature(temperature)
     _check_seed(seed)
     return keras_hub.samplers.TopKSampler(k=k, temperature=temperature, seed=seed)
@@ -116,7 +112,7 @@ def top_k(k=10, temperature=1.0, seed=None):
 def top_p(p=0.9, temperature=1.0, seed=None):
     """Samples from the nucleus: the fewest most-likely tokens whose probability reaches `p`
     (`keras_hub.samplers.TopPSampler`)."""
-    _check(
+    require(
         isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p <= 1,
         f"p must be in (0, 1], got {p!r}. Use e.g. p=0.9 (1.0 keeps every token).",
     )
@@ -128,11 +124,11 @@ def top_p(p=0.9, temperature=1.0, seed=None):
 @register_sampler("beam")
 def beam(num_beams=4, length_penalty=1.0):
     """Beam search keeping `num_beams` hypotheses (`BeamSearchSampler`)."""
-    _check(
+    require(
         _is_int(num_beams) and num_beams >= 1,
         f"num_beams must be an integer >= 1, got {num_beams!r}. Use e.g. 4.",
     )
-    _check(
+    require(
         isinstance(length_penalty, (int, float)) and not isinstance(length_penalty, bool),
         f"length_penalty must be a number, got {length_penalty!r}. 0 ranks by total "
         "log-likelihood, 1 by the mean per token.",
