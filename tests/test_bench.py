@@ -315,6 +315,37 @@ def test_tensorboard_finds_scalars_and_hparams_for_every_arch(bench):
             assert value == pytest.approx(metrics[f"test_{metrics['headline_metric']}"], rel=1e-6)
 
 
+def test_lm_runs_write_generated_text_to_tensorboard(shared_data, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    from kerasllm.bench.text_samples import SAMPLES_TAG, as_markdown, sample_prompts
+
+    suite = tiny_suite(archs=("gru",), cells=[Cell("tiny_shakespeare", max_length=32)],
+                       settings={**TINY, "data_dir": str(shared_data)})
+    run_bench(suite, tmp_path / "lm", log=lambda line: None)
+    run = tmp_path / "lm" / "tiny_shakespeare" / "gru" / "seed0"
+    assert "text_samples_error" not in json.loads((run / "bench.json").read_text())
+    events = event_accumulator.EventAccumulator(str(run / "validation"), size_guidance={"tensors": 0})
+    events.Reload()
+    (event,) = events.Tensors(SAMPLES_TAG)
+    texts = [t.decode() for t in tensor_util.make_ndarray(event.tensor_proto)]
+    trainer = Trainer.from_run_dir(run)
+    prompts = [trainer.tokenizer.decode(p.tolist()) for p in sample_prompts(trainer.encoded("validation"))]
+    assert event.step == 4 and len(texts) == 3
+    for text, prompt in zip(texts, prompts):
+        assert len(prompt) == 8 and text.startswith(as_markdown(prompt, "")) and len(text) > len(prompt) + 4
+
+
+def test_text_samples_docstring_example_runs():
+    import doctest
+
+    from kerasllm.bench import text_samples
+
+    result = doctest.testmod(text_samples)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_train_with_a_runs_config_reproduces_its_metrics(bench, tmp_path, capsys):
     out, _, _ = bench
     run = out / "mqar@pairs4" / "gru" / "seed0"

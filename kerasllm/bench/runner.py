@@ -24,6 +24,7 @@ from kerasllm.bench.report import write_report
 from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
 from kerasllm.bench.sizing import Sizer
 from kerasllm.bench.suite import plan
+from kerasllm.bench.text_samples import write_text_samples
 from kerasllm.errors import RunDirectoryError
 from kerasllm.training.run_dir import read_json, write_json_atomic
 
@@ -166,6 +167,11 @@ class _Runner:
             "time_budget_seconds": self.suite.time_budget, "stopped_by_time_budget": stopped,
             "sizing": sizing,
         }
+        if trainer.info.kind == "lm":
+            try:
+                write_text_samples(run.path, trainer, steps, seed=config.seed)
+            except Exception as error:  # a sample is a courtesy: the trained run stands without it
+                record["text_samples_error"] = f"{type(error).__name__}: {error}"
         write_json_atomic(sidecar_path, record)
         self.write_hparams(run, config, metrics, steps=steps)
         return metrics
