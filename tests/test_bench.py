@@ -469,6 +469,8 @@ def test_params_and_time_budget_through_the_bench(tmp_path):
     assert row["params_target"] == 3000 and abs(row["parameters"] - 3000) <= 150
     assert row["stopped_by_time_budget"] is True and row["time_budget_seconds"] == 1e-6
     assert row["steps"] == 1 and row["epochs"] == 1 and row["curve"][-1][0] == 1
+    # one partial period: the table's tokens/s is the run's own (1 step in train_seconds), not a whole epoch's
+    assert row["steady_tokens_per_second"] == pytest.approx(row["train_tokens_per_second"])
     sizing = json.loads((tmp_path / "c" / "sizing.json").read_text())
     assert sizing["negation_sentiment/cnn"]["hidden_dim"] == row["hidden_dim"]
 

@@ -155,9 +155,23 @@ def test_training_time_leaves_out_validation():
     logs = {}
     throughput.on_epoch_begin(0)
     time.sleep(0.05)
+    throughput.on_train_batch_end(4)  # steps_per_execution=5: one call ran steps 0..4
+    throughput.on_train_batch_end(9)
     throughput.on_test_begin()
     time.sleep(0.2)  # validation inside fit
     throughput.on_test_end()
     throughput.on_epoch_end(0, logs)
     assert 0.04 < logs["epoch_seconds"] < 0.15
     assert logs["tokens_per_second"] == pytest.approx(1000 / logs["epoch_seconds"])
+
+
+def test_an_epoch_cut_short_counts_the_steps_it_ran():
+    from kerasllm.training.callbacks import Throughput
+
+    throughput = Throughput(tokens_per_step=100)
+    throughput.set_params({"steps": 10})
+    logs = {}
+    throughput.on_epoch_begin(0)
+    throughput.on_train_batch_end(2)  # stopped (time budget) after 3 of 10 steps
+    throughput.on_epoch_end(0, logs)
+    assert logs["tokens_per_second"] == pytest.approx(300 / logs["epoch_seconds"])

@@ -128,8 +128,9 @@ def read_run(path, label=None, bench=None):
                     "train_seconds": state.get("train_seconds"), "train_tokens_per_second": None,
                     "epochs": state.get("epoch"), "steps": None, "eval_latency_ms": None})
     speeds = [entry["tokens_per_second"] for entry in history if "tokens_per_second" in entry]
-    if row["stopped_by_time_budget"] and len(speeds) > 1:
-        speeds = speeds[:-1]  # the last, partial epoch is timed as if it were whole
+    if row["stopped_by_time_budget"]:  # the last period is partial (older runs timed it as if whole):
+        # use the whole periods, else the run's average
+        speeds = speeds[:-1] or ([row["train_tokens_per_second"]] if row["train_tokens_per_second"] else [])
     row["steady_tokens_per_second"] = statistics.median(speeds[1:] or speeds) if speeds else None
     row["curve"] = _curve(metric, config, metrics, sidecar, history)
     return row

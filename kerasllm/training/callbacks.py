@@ -19,8 +19,9 @@ from kerasllm.training.run_dir import disk_write_error, write_json_atomic
 class Throughput(keras.callbacks.Callback):
     """Adds `tokens_per_second` (real input tokens) and `epoch_seconds` to each epoch's logs.
 
-    Both count training only: the time `fit` spends on validation is left out. Put it before the
-    TensorBoard callback so TensorBoard records the values.
+    Both count training only: the time `fit` spends on validation is left out, and an epoch cut
+    short (by a time budget or Ctrl-C) counts the steps it ran. Put it before the TensorBoard
+    callback so TensorBoard records the values.
 
     Args:
         tokens_per_step: average number of non-pad input tokens in one training batch.
@@ -34,6 +35,10 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
         self._validation_seconds = 0.0
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps = batch + 1  # `batch` is the last step of the call (steps_per_execution)
 
     def on_test_begin(self, logs=None):
         self._test_start = time.perf_counter()
@@ -46,7 +51,7 @@ class Throughput(keras.callbacks.Callback):
         self.train_seconds += seconds
         if logs is not None:
             logs["epoch_seconds"] = seconds
-            logs["tokens_per_second"] = self.tokens_per_step * self.params["steps"] / max(seconds, 1e-9)
+            logs["tokens_per_second"] = self.tokens_per_step * self._steps / max(seconds, 1e-9)
 
 
 def save_model_atomic(model, path):
