@@ -337,6 +337,21 @@ def test_lm_runs_write_generated_text_to_tensorboard(shared_data, tmp_path):
         assert len(prompt) == 8 and text.startswith(as_markdown(prompt, "")) and len(text) > len(prompt) + 4
 
 
+def test_text_samples_read_on_from_the_prompt_with_a_word_tokenizer():
+    from kerasllm.bench.text_samples import text_samples
+    from kerasllm.models import CausalLM, get_backbone
+    from kerasllm.tokenizers.word import WordTokenizer
+
+    tokenizer = WordTokenizer().fit(["the cat sat on the mat", "a dog ran in the park"])
+    backbone = get_backbone("gru", vocab_size=tokenizer.vocabulary_size, hidden_dim=8, num_layers=1, causal=True)
+    lm = CausalLM(backbone)
+    prompt = np.array(tokenizer.encode("the cat sat"), dtype="int32")
+    ((head, tail),) = text_samples(lm, tokenizer, [prompt], max_new_tokens=5)
+    words = tail.split()
+    assert head == "the cat sat" and tail.startswith(" ") and len(words) >= 1
+    assert set(words) <= set(tokenizer.vocabulary)
+
+
 def test_text_samples_docstring_example_runs():
     import doctest
 

@@ -43,8 +43,13 @@ def text_samples(lm, tokenizer, prompts, max_new_tokens, seed=0, k=10):
 
     outputs = generate(lm, prompts, max_new_tokens=max_new_tokens, sampler="top_k", k=k, seed=seed,
                        stop_token_ids=())
-    return [(tokenizer.decode(prompt.tolist()), tokenizer.decode(out[len(prompt):].tolist()))
-            for prompt, out in zip(prompts, outputs)]
+    samples = []
+    for prompt, out in zip(prompts, outputs):
+        head, whole = tokenizer.decode(prompt.tolist()), tokenizer.decode(out.tolist())
+        # the continuation as it reads after the prompt (a word tokenizer puts a space between)
+        tail = whole[len(head):] if whole.startswith(head) else tokenizer.decode(out[len(prompt):].tolist())
+        samples.append((head, tail))
+    return samples
 
 
 def as_markdown(prompt, continuation):
