@@ -4,11 +4,10 @@ import dataclasses
 
 from kerasllm.config import TrainConfig
 from kerasllm.errors import RunDirectoryError
-from kerasllm.imports import settings_from
 from kerasllm.models import CausalLM
 from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.model_files import check_model_fits, load_model
-from kerasllm.training.run_dir import RunDirectory, read_json
+from kerasllm.training.run_dir import RunDirectory
 
 
 @dataclasses.dataclass
@@ -40,8 +39,7 @@ def load_language_model(path, trust_code=False):
                 f"{path} is not a finished kerasllm run ({needed.name} is missing). Pass the folder "
                 "that `kerasllm train` printed as its run directory, after training finished."
             )
-    with settings_from(run.config_path, trust_code):
-        config = TrainConfig.from_dict(read_json(run.config_path))
+    config = run.saved_config(trust_code)
     tokenizer = Tokenizer.load(run.tokenizer_path)
     lm = load_model(run.model_path)
     if not isinstance(lm, CausalLM):

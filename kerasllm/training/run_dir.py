@@ -132,6 +132,14 @@ class RunDirectory:
     def finished(self):
         return self.metrics_path.exists()
 
+    def saved_config(self, trust_code=False):
+        """The run's `TrainConfig` from config.json; code it names (`file.py:Class`) needs `trust_code`."""
+        from kerasllm.config import TrainConfig
+        from kerasllm.imports import settings_from
+
+        with settings_from(self.config_path, trust_code):
+            return TrainConfig.from_dict(read_json(self.config_path))
+
     @classmethod
     def prepare(cls, path, config):
         """Creates a new run directory, or reopens an unfinished one with the same config to resume.

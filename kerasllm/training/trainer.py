@@ -24,7 +24,6 @@ from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
-from kerasllm.imports import settings_from
 from kerasllm.models import CausalLM, TextClassifier, get_backbone
 from kerasllm.models.backbone import BACKBONES
 from kerasllm.tokenizers.base import TOKENIZERS, Tokenizer, get_tokenizer
@@ -230,8 +229,7 @@ class Trainer:
             raise RunDirectoryError(
                 f"{path} is not a finished kerasllm run (config.json or model.keras missing)."
             )
-        with settings_from(run.config_path, trust_code):
-            config = TrainConfig.from_dict(read_json(run.config_path))
+        config = run.saved_config(trust_code)
         self = cls.__new__(cls)
         self._open_task(config if data_dir is None else config.replace(data_dir=str(data_dir)))
         self.run = run
