@@ -134,11 +134,13 @@ class Trainer:
         metric = MONITORED[self.info.metric]
         return "val_" + metric, ("min" if metric == "cross_entropy" else "max")
 
-    def fit(self, callbacks=()):
+    def fit(self, callbacks=(), verbose=2):
         """Trains (or resumes) and returns the final metrics, also written to metrics.json.
 
         Args:
             callbacks: extra Keras callbacks, run after the Trainer's own.
+            verbose: Keras' `fit` verbosity: 2 prints one line per epoch, 0 nothing (when a
+                progress display is among `callbacks`).
         """
         if self.run.finished:
             raise RunDirectoryError(f"The run in {self.run.path} is finished. Choose a new --out.")
@@ -175,7 +177,7 @@ class Trainer:
             history = self.model.fit(
                 dataset, steps_per_epoch=steps_per_epoch, epochs=epochs, initial_epoch=initial_epoch,
                 validation_data=evaluation_dataset(self.encoded("validation"), c.batch_size),
-                callbacks=callbacks, verbose=2, shuffle=False,
+                callbacks=callbacks, verbose=verbose, shuffle=False,
             )
             losses = history.history.get("loss", [])
             if any(math.isnan(v) or math.isinf(v) for v in losses):
