@@ -12,8 +12,7 @@ True
 ['square']
 """
 
-import difflib
-
+from kerasllm.checks import did_you_mean
 from kerasllm.errors import ConfigError, UnknownNameError
 
 
@@ -46,10 +45,8 @@ class Registry:
         """Returns what is registered under `name`, or raises `UnknownNameError`."""
         if name in self._entries:
             return self._entries[name]
-        hint = difflib.get_close_matches(str(name), list(self._entries), n=1)
-        suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
         raise UnknownNameError(
-            f"Unknown {self.kind} '{name}'.{suggestion} "
+            f"Unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
             f"Known: {', '.join(self.names())}."
         )
 
