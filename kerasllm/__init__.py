@@ -1,7 +1,9 @@
 """kerasllm: compare text-model architectures on the same footing with Keras 3.
 
-Subpackages load on first use, so `kerasllm --help` starts fast and the CLI can quiet TensorFlow's
-start-up logging before TensorFlow is imported.
+`import kerasllm` is all it takes to load any kerasllm `.keras` file with Keras' own loader (safe mode
+on): the layers, backbones, heads, tokenizers and samplers are registered with Keras as soon as Keras is
+imported (at once if it already is). Until then the package imports nothing heavy, so
+`kerasllm --help` and `kerasllm archs` answer without loading TensorFlow (see `kerasllm/registration.py`).
 
 Example:
 >>> import kerasllm as kl
@@ -11,12 +13,13 @@ True
 
 import importlib
 
-__version__ = "0.1.0"
+from kerasllm.registration import register_with_keras
+from kerasllm.version import __version__
 
 _SUBPACKAGES = ("bench", "data", "generation", "labs", "layers", "models", "tokenizers", "training")
-_ATTRIBUTES = {"Trainer": "kerasllm.training", "TrainConfig": "kerasllm.config"}
+_ATTRIBUTES = {"Trainer": "kerasllm.training", "TrainConfig": "kerasllm.config", "open_run": "kerasllm.training"}
 
-__all__ = [*_SUBPACKAGES, *_ATTRIBUTES]
+__all__ = [*_SUBPACKAGES, *_ATTRIBUTES, "__version__"]
 
 
 def __getattr__(name):
@@ -25,3 +28,6 @@ def __getattr__(name):
     if name in _ATTRIBUTES:
         return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
     raise AttributeError(f"module 'kerasllm' has no attribute '{name}'")
+
+
+register_with_keras()

@@ -14,7 +14,10 @@ kerasllm.errors.ConfigError: Unknown task_options key 'num_trian' for task 'demo
 """
 
 import difflib
+import inspect
 import json
+
+import yaml
 
 from kerasllm.errors import ConfigError
 
@@ -48,6 +51,25 @@ def reject_unknown_keys(keys, known, what, where=""):
             )
 
 
+def check_keyword_options(target, options, what, setting):
+    """Raises `ConfigError` for a key of `options` that `target`'s constructor does not take.
+
+    Example:
+    >>> class Task:
+    ...     def __init__(self, data_dir=None, num_train=10): pass
+    >>> check_keyword_options(Task, {"num_trian": 5}, "task 'demo'", "task_options")
+    Traceback (most recent call last):
+    ...
+    kerasllm.errors.ConfigError: Unknown task_options key 'num_trian' for task 'demo'. Did you mean 'num_train'? Known: num_train.
+    """
+    parameters = inspect.signature(target).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    known = [p.name for p in parameters
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "data_dir")]
+    reject_unknown_keys(options, known, f"{setting} key", where=f" for {what}")
+
+
 def read_settings_file(path, what="settings file"):
     """The mapping in a JSON or YAML (`yaml.safe_load`) file, by its extension; one-line errors.
 
@@ -65,8 +87,6 @@ def read_settings_file(path, what="settings file"):
     is_yaml = text_path.endswith((".yaml", ".yml"))
     try:
         if is_yaml:
-            import yaml  # only a YAML file needs it
-
             values = yaml.safe_load(text)
         else:
             values = json.loads(text)

@@ -320,10 +320,10 @@ def _train(args):
 
 
 def _evaluate(args):
-    from kerasllm.training import Trainer
+    from kerasllm.training import open_run
 
-    trainer = Trainer.from_run_dir(args.run_dir, data_dir=args.data_dir, trust_code=args.trust_code)
-    print(json.dumps(trainer.evaluate(args.split), indent=2, sort_keys=True))
+    run = open_run(args.run_dir, trust_code=args.trust_code, data_dir=args.data_dir)
+    print(json.dumps(run.evaluate(args.split), indent=2, sort_keys=True))
 
 
 def _bench(args):

@@ -12,13 +12,16 @@ Example:
 """
 
 import dataclasses
-import difflib
-import inspect
 import json
 import typing
 from typing import Optional
 
+from kerasllm.checks import read_settings_file, reject_unknown_keys
 from kerasllm.errors import ConfigError
+from kerasllm.imports import is_import_path, refuse_untrusted
+
+#: `arch_options` keys that may hold a user's layer as an import path (see kerasllm.models.plugins).
+PLUGIN_OPTIONS = ("cell", "attention", "block")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,12 +78,6 @@ class TrainConfig:
 
     def __post_init__(self):
         self._check()
-        if any(":" in str(value) for value in (self.arch, *self.arch_options.values())):
-            # A user's class named by import path (file.py:Class): import it now, so that every run, resume
-            # and `kerasllm evaluate` of this config builds and loads its model (kerasllm/models/plugins.py).
-            from kerasllm.models.plugins import load_plugins
-
-            load_plugins(self.arch, self.arch_options)
 
     def _check(self):
         at_least_one = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "epochs", "steps",
@@ -108,11 +105,7 @@ class TrainConfig:
     def from_dict(cls, values):
         """Builds a config from a dict, rejecting unknown keys."""
         known = cls.fields()
-        for key in values:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), list(known), n=1)
-                suggestion = f" Did you mean '{hint[0]}'?" if hint else f" Known: {', '.join(known)}."
-                raise ConfigError(f"Unknown setting '{key}'.{suggestion}")
+        reject_unknown_keys(values, known, "setting")
         for required in ("task", "arch"):
             if not values.get(required):
                 raise ConfigError(f"The setting '{required}' is required (e.g. --{required} ...).")
@@ -121,33 +114,17 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path, trust_code=False):
-        """Reads a JSON or YAML (safe_load) file; code it names (`file.py:Class`) needs `trust_code`."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise ConfigError(f"Cannot read config file {path}: {e.strerror}. Check the --config path.")
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"Config file {path} is not UTF-8 text (byte {e.start}). Save it as UTF-8.")
-        kind = "YAML" if str(path).endswith((".yaml", ".yml")) else "JSON"
-        try:
-            if str(path).endswith((".yaml", ".yml")):
-                import yaml
+        """Reads a JSON or YAML (safe_load) file. Reading imports nothing; a file that names code
+        (`file.py:Class`, imported when a model is built) is refused unless `trust_code`."""
+        config = cls.from_dict(read_settings_file(path, "Config file"))
+        if not trust_code:
+            refuse_untrusted(config.import_paths(), path)
+        return config
 
-                values = yaml.safe_load(text)
-            else:
-                values = json.loads(text)
-        except Exception as e:  # yaml and json raise different types; both mean a malformed file.
-            reason = " ".join(str(e).split())  # yaml's messages span several lines
-            raise ConfigError(
-                f"Config file {path} is not valid {kind} ({reason}). Fix it: plain `key: value` settings only."
-            ) from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"Config file {path} must hold a mapping of settings, e.g. `arch: lstm`.")
-        from kerasllm.imports import settings_from
-
-        with settings_from(path, trust_code):
-            return cls.from_dict(values)
+    def import_paths(self):
+        """The user code (`file.py:Class` import paths) this config names: its arch, cell, attention or block."""
+        named = [self.arch] + [self.arch_options.get(option) for option in PLUGIN_OPTIONS]
+        return [spec for spec in named if is_import_path(spec)]
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -170,31 +147,6 @@ class TrainConfig:
             else:
                 values[key] = raw
         return self.from_dict(values)
-
-
-def check_options(target, options, what, setting):
-    """Raises `ConfigError` (with a did-you-mean) for a key of `options` that `target`'s constructor lacks.
-
-    Example:
-    >>> class Task:
-    ...     def __init__(self, data_dir=None, num_train=10): pass
-    >>> check_options(Task, {"num_trian": 5}, "task 'demo'", "task_options")
-    Traceback (most recent call last):
-    ...
-    kerasllm.errors.ConfigError: Unknown task_options key 'num_trian' for task 'demo'. Did you mean 'num_train'? Known: num_train.
-    """
-    parameters = inspect.signature(target).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return
-    known = [p.name for p in parameters
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "data_dir")]
-    for key in options:
-        if key not in known:
-            hint = difflib.get_close_matches(str(key), known, n=1)
-            suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
-            raise ConfigError(
-                f"Unknown {setting} key '{key}' for {what}.{suggestion} Known: {', '.join(known) or 'none'}."
-            )
 
 
 def _parse_scalar(raw):

@@ -9,13 +9,10 @@ load with `safe_mode=True` once the file has been loaded again.
 
 Example:
 >>> from kerasllm.imports import load_object
->>> load_object("kerasllm.layers.cells:SimpleRNNCell").__name__
-'SimpleRNNCell'
+>>> load_object("kerasllm.layers:TextEmbedding").__name__
+'TextEmbedding'
 """
 
-import contextlib
-import contextvars
-import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -23,31 +20,19 @@ import inspect
 import os
 import sys
 
+from kerasllm.checks import did_you_mean
 from kerasllm.errors import ConfigError
 
 USER_PACKAGE = "kerasllm_user"
 
-# Set while settings are read from a file the user has not vouched for (see `settings_from`).
-_UNVOUCHED_SOURCE = contextvars.ContextVar("kerasllm_unvouched_source", default=None)
 
+def refuse_untrusted(specs, source):
+    """Raises `ConfigError` if settings read from the file `source` name code (`specs`, import paths).
 
-@contextlib.contextmanager
-def settings_from(path, trust_code=False):
-    """Settings read inside this block come from the file at `path`: import paths they name
-    (`file.py:Class`) are refused unless `trust_code`, so a run folder someone sent never runs
-    code on its own. Import paths given directly (CLI flags, Python arguments) are always allowed.
+    A run folder or config someone sent must never run code on its own: the caller passes `--trust-code`
+    (`trust_code=True`) and skips this check when the user vouches for the file.
     """
-    token = _UNVOUCHED_SOURCE.set(None if trust_code else str(path))
-    try:
-        yield
-    finally:
-        _UNVOUCHED_SOURCE.reset(token)
-
-
-def check_may_import(specs):
-    """Raises `ConfigError` if `specs` (import paths) come from a file nobody vouched for."""
-    source = _UNVOUCHED_SOURCE.get()
-    if source is not None and specs:
+    if specs:
         raise ConfigError(
             f"{source} names code that would be imported and run: {', '.join(specs)}. kerasllm runs "
             "code named in a file only when you vouch for it: pass --trust-code (trust_code=True) if "
@@ -102,10 +87,8 @@ def load_object(spec):
             raise ConfigError(f"Cannot import module '{where}': {error}. Check the spelling.") from error
     if not hasattr(module, name):
         names = [n for n, v in vars(module).items() if inspect.isclass(v) and not n.startswith("_")]
-        hint = difflib.get_close_matches(name, names, n=1)
-        suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
         raise ConfigError(
-            f"{where} has no '{name}'.{suggestion} Classes defined there: {', '.join(names) or 'none'}."
+            f"{where} has no '{name}'.{did_you_mean(name, names)} Classes defined there: {', '.join(names) or 'none'}."
         )
     obj = getattr(module, name)
     if inspect.isclass(obj):
@@ -123,6 +106,14 @@ def register_serializable(cls):
     return cls
 
 
+def absolute_import_path(spec):
+    """`file.py:Name` with the file made absolute (so a config works from any folder); other values as given."""
+    if is_import_path(spec) and spec.split(":")[0].endswith(".py"):
+        where, name = spec.split(":")
+        return f"{os.path.abspath(where)}:{name}"
+    return spec
+
+
 def import_path_of(cls):
     """`file.py:Name` for a class defined in a file (how the CLI and the checker name it)."""
     module = sys.modules.get(cls.__module__)
@@ -130,62 +121,3 @@ def import_path_of(cls):
     if filename and cls.__module__.startswith(f"{USER_PACKAGE}."):
         return f"{filename}:{cls.__qualname__}"
     return f"{cls.__module__}:{cls.__qualname__}"
-
-
-# ------------------------------------------------------------- a user's layer inside a kerasllm layer
-def _template(value, option, build):
-    """A layer instance from a class, an instance or an import path (built with `build(cls)`)."""
-    import keras
-
-    if isinstance(value, str):
-        value = load_object(value)
-    if inspect.isclass(value):
-        if not issubclass(value, keras.layers.Layer):
-            raise ConfigError(f"{option}={value.__name__} is not a keras.layers.Layer subclass. "
-                              "Derive your class from keras.layers.Layer.")
-        register_serializable(value)
-        return build(value)
-    if isinstance(value, keras.layers.Layer):
-        register_serializable(type(value))
-        return value
-    raise ConfigError(f"{option} must be a Layer class, an instance, or an import path like my_file.py:MyClass; "
-                      f"got {value!r}.")
-
-
-def plugin_config(value, option, build):
-    """The JSON-able form a backbone keeps in `get_config` for a plugin given as class / instance / path / config."""
-    import keras
-
-    if value is None:
-        return None
-    if isinstance(value, dict):  # already serialized (from_config)
-        return value
-    return keras.saving.serialize_keras_object(_template(value, option, build))
-
-
-def plugin_class(config, option):
-    """The class of a stored plugin config (it must be loaded: imported or defined in this process)."""
-    import keras
-
-    cls = keras.saving.get_registered_object(config.get("registered_name") or config["class_name"])
-    if cls is None:
-        raise ConfigError(
-            f"This model uses your {option} class '{config['class_name']}', which is not loaded. Import the file "
-            "that defines it first (kerasllm train/evaluate do this from the run's config.json)."
-        )
-    return cls
-
-
-def plugin_layer(config, option, **overrides):
-    """A fresh layer from a stored plugin config, with some constructor arguments replaced (units, name...)."""
-    return plugin_class(config, option).from_config({**config["config"], **overrides})
-
-
-def takes_num_heads(config):
-    """Whether a stored attention plugin is a multi-head layer (built with `num_heads`), not a single head."""
-    return takes(plugin_class(config, "attention"), "num_heads")
-
-
-def takes(cls, argument):
-    """Whether `cls(...)` accepts the keyword `argument`."""
-    return argument in inspect.signature(cls.__init__).parameters

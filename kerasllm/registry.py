@@ -50,6 +50,10 @@ class Registry:
             f"Known: {', '.join(self.names())}."
         )
 
+    def name_of(self, obj, default=None):
+        """The name `obj` is registered under, or `default`."""
+        return next((name for name, entry in self._entries.items() if entry is obj), default)
+
     def names(self):
         """Registered names in registration order."""
         return list(self._entries)

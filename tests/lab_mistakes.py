@@ -5,14 +5,14 @@ from keras import ops
 
 from kerasllm.labs.bpe import BytePairMergeStep
 from kerasllm.labs.sampling import NucleusSampler
-from kerasllm.layers import (
+from kerasllm.labs.reference import (
     CausalConvBlock,
     GRUCell,
     LSTMCell,
-    MultiHeadSelfAttention,
     ScaledDotProductAttention,
     SimpleRNNCell,
 )
+from kerasllm.layers import MultiHeadSelfAttention
 
 
 class RNNWithoutBias(SimpleRNNCell):

@@ -27,7 +27,7 @@ from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import ConfigError, DataError, RunDirectoryError, UnknownNameError
 from kerasllm.generation import get_sampler
 from kerasllm.tokenizers import Tokenizer, get_tokenizer
-from kerasllm.training import Trainer
+from kerasllm.training import Trainer, open_run
 from kerasllm.training.model_files import ModelFileError, load_model
 from kerasllm.training.run_dir import CorruptFileError, DiskWriteError, read_json, write_json_atomic
 
@@ -226,7 +226,7 @@ CASES = [
          problem="holds a 'cnn' model but this run's arch is 'gru'", fix="Put back this run's own file"),
     Case("model-from-another-arch", argv=["evaluate", "{run}"], setup=copied_run(swap=("model.keras", "cnn")),
          problem="holds a 'cnn' model but this run's arch is 'gru'", fix="Put back this run's own file"),
-    Case("model-from-another-vocabulary", call=lambda p: Trainer.from_run_dir(p["run"]), error=ModelFileError,
+    Case("model-from-another-vocabulary", call=lambda p: open_run(p["run"]), error=ModelFileError,
          setup=copied_run(swap="tokenizer"), problem="built for a vocabulary of \\d+ tokens but .* has \\d+",
          fix="Put back this run's own model and tokenizer.json"),
     Case("corrupt-model-file", call=lambda p: load_model(p["broken"]), error=ModelFileError,

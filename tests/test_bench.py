@@ -37,7 +37,7 @@ from kerasllm.cli import main
 from kerasllm.config import TrainConfig
 from kerasllm.errors import ConfigError, UnknownNameError
 from kerasllm.models import BACKBONES, Backbone, list_backbones, register_backbone
-from kerasllm.training import Trainer
+from kerasllm.training import Trainer, open_run
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BROKEN = "bench_test_broken"
@@ -330,8 +330,8 @@ def test_lm_runs_write_generated_text_to_tensorboard(shared_data, tmp_path):
     events.Reload()
     (event,) = events.Tensors(SAMPLES_TAG)
     texts = [t.decode() for t in tensor_util.make_ndarray(event.tensor_proto)]
-    trainer = Trainer.from_run_dir(run)
-    prompts = [trainer.tokenizer.decode(p.tolist()) for p in sample_prompts(trainer.encoded("validation"))]
+    opened = open_run(run)
+    prompts = [opened.tokenizer.decode(p.tolist()) for p in sample_prompts(opened.encoded("validation"))]
     assert event.step == 4 and len(texts) == 3
     for text, prompt in zip(texts, prompts):
         assert len(prompt) == 8 and text.startswith(as_markdown(prompt, "")) and len(text) > len(prompt) + 4

@@ -206,16 +206,16 @@ def test_text_prompts_go_through_the_tokenizer():
     keras.utils.set_random_seed(0)
     lm = CausalLM(get_backbone("lstm", vocab_size=tokenizer.vocabulary_size, hidden_dim=16,
                                num_layers=1, causal=True))
-    out = lm.generate("to be", max_new_tokens=10, tokenizer=tokenizer, stop_token_ids=())
-    ids = lm.generate([tokenizer.encode("to be")], max_new_tokens=10, stop_token_ids=())[0]
+    out = generate(lm, "to be", max_new_tokens=10, tokenizer=tokenizer, stop_token_ids=())
+    ids = generate(lm, [tokenizer.encode("to be")], max_new_tokens=10, stop_token_ids=())[0]
     assert isinstance(out, str) and out.startswith("to be") and len(ids) == 15
     assert out == tokenizer.decode(ids.tolist())
-    many = lm.generate(["to", "be"], max_new_tokens=5, tokenizer=tokenizer, num_samples=2,
+    many = generate(lm, ["to", "be"], max_new_tokens=5, tokenizer=tokenizer, num_samples=2,
                        sampler="top_k", k=3, seed=1, stop_token_ids=())
     assert len(many) == 4 and many[0].startswith("to") and many[2].startswith("be")
     with pytest.raises(ConfigError, match="never saw: 'Z'.*allow_unknown"):
-        lm.generate("to Ze", max_new_tokens=3, tokenizer=tokenizer)
-    assert lm.generate("to Ze", max_new_tokens=3, tokenizer=tokenizer, allow_unknown=True)
+        generate(lm, "to Ze", max_new_tokens=3, tokenizer=tokenizer)
+    assert generate(lm, "to Ze", max_new_tokens=3, tokenizer=tokenizer, allow_unknown=True)
 
 
 def test_a_keras_hub_sampler_subclass_works_as_is():
@@ -241,7 +241,7 @@ def test_a_keras_hub_sampler_subclass_works_as_is():
         (lambda lm: generate(lm, PROMPTS, sampler="top_p", p=0), ConfigError, r"p must be in \(0, 1\]"),
         (lambda lm: generate(lm, PROMPTS, sampler="top_k", k=VOCAB + 1), ConfigError,
          "larger than the vocabulary"),
-        (lambda lm: generate(lm, PROMPTS, sampler="greedy", k=3), ConfigError, "has no option 'k'"),
+        (lambda lm: generate(lm, PROMPTS, sampler="greedy", k=3), ConfigError, "Unknown option 'k' of the 'greedy' sampler"),
         (lambda lm: generate(lm, PROMPTS, max_new_tokens=0), ConfigError, "max_new_tokens"),
         (lambda lm: generate(lm, [[5, VOCAB]]), ConfigError, "outside this model's vocabulary"),
         (lambda lm: generate(lm, ["text"]), ConfigError, "need the run's tokenizer"),

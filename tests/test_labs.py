@@ -81,7 +81,7 @@ def test_cli_prints_a_line_per_check_and_exits_1_on_failure(capsys):
     assert out[3].startswith("FAIL  one step equals the Keras cell") and "ignores the bias" in out[3]
     assert [line[:4] for line in out[:3]] == ["PASS"] * 3 and len(out) == 8  # 7 checks, then the summary
     assert out[-1] == "lab rnn: 3 of 7 checks did not pass"  # no bias: wrong values, and no gradient reaches it
-    code = main(["lab", "check", "gru", "kerasllm.layers.cells:GRUCell", "--no-train"])
+    code = main(["lab", "check", "gru", "kerasllm.labs.reference.cells:GRUCell", "--no-train"])
     assert code == 0 and capsys.readouterr().out.splitlines()[-1] == "lab gru: all checks pass"
 
 
@@ -116,8 +116,9 @@ def test_docstring_examples_of_the_labs_and_teaching_layers_run():
     import doctest
     import importlib
 
-    for name in ["kerasllm.layers.cells", "kerasllm.layers.scaled_dot_product_attention", "kerasllm.layers.positions",
-                 "kerasllm.layers.causal_conv", "kerasllm.imports", "kerasllm.models.plugins", "kerasllm.labs",
+    for name in ["kerasllm.labs.reference", "kerasllm.labs.reference.cells",
+                 "kerasllm.labs.reference.scaled_dot_product_attention", "kerasllm.labs.reference.positions",
+                 "kerasllm.labs.reference.causal_conv", "kerasllm.imports", "kerasllm.models.plugins", "kerasllm.labs",
                  "kerasllm.labs.base", "kerasllm.labs.training", "kerasllm.labs.sampling", "kerasllm.labs.bpe"]:
         result = doctest.testmod(importlib.import_module(name))
         assert result.attempted > 0 and result.failed == 0, name

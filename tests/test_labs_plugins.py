@@ -1,7 +1,7 @@
 """A student's class inside the models: cells in rnn, attention in transformer, blocks in cnn, backbones in bench.
 
-The built-in teaching layers stand in for a student's class: plugged in with the built-in's weights they must
-give the built-in backbone's outputs, step by step too, and the models must save and load.
+The labs' reference layers (kerasllm.labs.reference) stand in for a student's class: plugged in with the built-in's
+weights they must give the built-in backbone's outputs, step by step too, and the models must save and load.
 """
 
 import json
@@ -17,7 +17,8 @@ import pytest
 from kerasllm.bench.suite import load_suite, plan, select
 from kerasllm.errors import ConfigError
 from kerasllm.labs import check_lab
-from kerasllm.layers import CausalConvBlock, LSTMCell, MultiHeadSelfAttention, ScaledDotProductAttention
+from kerasllm.labs.reference import CausalConvBlock, LSTMCell, ScaledDotProductAttention
+from kerasllm.layers import MultiHeadSelfAttention
 from kerasllm.models import get_backbone
 from tests.helpers import assert_round_trips
 
@@ -69,7 +70,7 @@ def student_file(tmp_path):
     return f"{path}:StudentCell"
 
 
-@pytest.mark.parametrize("arch, cell", [("lstm", LSTMCell), ("rnn", "kerasllm.layers.cells:SimpleRNNCell")])
+@pytest.mark.parametrize("arch, cell", [("lstm", LSTMCell), ("rnn", "kerasllm.labs.reference.cells:SimpleRNNCell")])
 def test_a_cell_in_the_recurrent_backbone_equals_the_built_in(arch, cell, tmp_path):
     built_in = get_backbone(arch, vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=2, causal=True)
     plugged = get_backbone("rnn", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=2, causal=True, cell=cell)
@@ -137,7 +138,7 @@ def test_bench_runs_a_student_class_inside_its_architecture(student_file, tmp_pa
 
 
 def test_the_lab_checker_trains_the_class_through_the_trainer():
-    report = check_lab("rnn", "kerasllm.layers.cells:SimpleRNNCell", train=True)
+    report = check_lab("rnn", "kerasllm.labs.reference.cells:SimpleRNNCell", train=True)
     assert report.passed, "\n".join(report.lines())
     assert report.results[-1].title.startswith("trains through the Trainer") and "steps" in report.results[-1].hint
 

@@ -234,6 +234,24 @@ def test_layers_round_trip(make_layer, inputs, tmp_path):
     assert_round_trips(make_layer(), tmp_path, inputs=inputs)
 
 
+def test_kerasllm_layers_holds_only_what_the_backbones_run():
+    """The labs' from-scratch reference layers live in kerasllm.labs.reference; the layers and models never
+    import the labs (the layering of docs: labs on top, layers at the bottom)."""
+    import ast
+    import pathlib
+
+    import kerasllm.layers
+
+    assert set(kerasllm.layers.__all__) == {
+        "POSITION_TYPES", "MultiHeadSelfAttention", "ResidualConvBlock", "TextEmbedding", "TransformerBlock"}
+    package = pathlib.Path(REPO_ROOT) / "kerasllm"
+    for path in [*(package / "layers").glob("*.py"), *(package / "models").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.startswith("kerasllm.labs") for n in names), f"{path} imports {names}"
+
+
 def test_docstring_examples_run():
     """Runs every docstring example of kerasllm.layers and kerasllm.models in a fresh process
     (the examples register backbones, which must not leak into this test session)."""

@@ -3,7 +3,7 @@
 The malicious `.keras` files are built here: one with a Lambda layer (Python bytecode in the file), one
 whose config names an unknown class in a module that would leave a marker file if it were ever imported,
 and one that calls a non-modelling Keras function (`keras.utils.get_file`). Every kerasllm loading path
-(`kerasllm evaluate`, `Trainer.from_run_dir`, resuming from a checkpoint, `model_files.load_model`) must
+(`kerasllm evaluate`, `open_run`, resuming from a checkpoint, `model_files.load_model`) must
 refuse them with a one-line `ModelFileError` and run nothing.
 """
 
@@ -23,7 +23,7 @@ from kerasllm.cli import main
 from kerasllm.config import TrainConfig
 from kerasllm.errors import ConfigError, DataError, KerasLLMError
 from kerasllm.tokenizers import Tokenizer, get_tokenizer, list_tokenizers
-from kerasllm.training import Trainer
+from kerasllm.training import Trainer, open_run
 from kerasllm.training.model_files import ModelFileError, load_model
 
 PACKAGE = pathlib.Path(kerasllm.__file__).resolve().parent
@@ -127,7 +127,7 @@ def test_load_model_refuses_malicious_files(kind, tmp_path, marker):
 
 
 @pytest.mark.parametrize("kind", MALICIOUS)
-def test_evaluate_and_from_run_dir_refuse_a_malicious_model(kind, tmp_path, marker, finished_run, capsys):
+def test_evaluate_and_open_run_refuse_a_malicious_model(kind, tmp_path, marker, finished_run, capsys):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     shutil.copy(MALICIOUS[kind][0](tmp_path), run / "model.keras")
@@ -136,7 +136,7 @@ def test_evaluate_and_from_run_dir_refuse_a_malicious_model(kind, tmp_path, mark
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "kerasllm evaluate: error: Refusing to load" in err and MALICIOUS[kind][1] in err
     with pytest.raises(ModelFileError, match="Refusing to load"):
-        Trainer.from_run_dir(run)
+        open_run(run)
     assert not marker.exists()
 
 
@@ -238,8 +238,10 @@ def test_a_run_config_naming_code_is_refused_without_trust_code(tmp_path, capsys
 
     from kerasllm.cli import main
     from kerasllm.config import TrainConfig
+    from kerasllm.data import get_task
     from kerasllm.generation import load_language_model
-    from kerasllm.training import Trainer
+    from kerasllm.models import build_model
+    from kerasllm.training import open_run
 
     marker = tmp_path / "imported"
     payload = tmp_path / "payload.py"
@@ -256,10 +258,13 @@ def test_a_run_config_naming_code_is_refused_without_trust_code(tmp_path, capsys
         err = capsys.readouterr().err
         assert "names code that would be imported and run" in err and "--trust-code" in err, err
         assert len(err.strip().splitlines()) == 1
-    for call in (lambda: Trainer.from_run_dir(run), lambda: load_language_model(run),
+    for call in (lambda: open_run(run), lambda: load_language_model(run),
                  lambda: TrainConfig.from_file(run / "config.json")):
         with pytest.raises(ConfigError, match="trust_code=True"):
             call()
     assert not marker.exists(), "code named in a run's config ran without --trust-code"
-    TrainConfig.from_file(run / "config.json", trust_code=True)  # vouched for: the file is imported
+    trusted = TrainConfig.from_file(run / "config.json", trust_code=True)  # vouched for: read, still plain data
+    assert not marker.exists(), "reading a config must import nothing"
+    with pytest.raises(ConfigError):  # the payload's Cell is no layer, but building the model imports the file
+        build_model(trusted, get_task("negation_sentiment").info, 50)
     assert marker.exists()

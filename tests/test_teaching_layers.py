@@ -1,4 +1,6 @@
-"""The teaching layers checked against the Keras / keras-hub built-ins with the same weights copied in."""
+"""The labs' reference layers (kerasllm.labs.reference) against the Keras / keras-hub built-ins, same weights."""
+
+import zipfile
 
 import keras
 import keras_hub
@@ -7,7 +9,7 @@ import pytest
 from keras import ops
 
 from kerasllm.errors import ConfigError
-from kerasllm.layers import (
+from kerasllm.labs.reference import (
     CausalConvBlock,
     GRUCell,
     LSTMCell,
@@ -73,6 +75,34 @@ def test_cells_round_trip_inside_an_rnn(cell, tmp_path):
     x = random(2, SEQ, INPUT)
     model.save(tmp_path / "rnn.keras")
     loaded = keras.saving.load_model(tmp_path / "rnn.keras", safe_mode=True)
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)), atol=1e-6)
+
+
+REFERENCE_LAYERS = [SimpleRNNCell, LSTMCell, GRUCell, ScaledDotProductAttention, SinusoidalPositionEncoding,
+                    CausalConvBlock]
+
+
+@pytest.mark.parametrize("cls", REFERENCE_LAYERS, ids=lambda c: c.__name__)
+def test_the_reference_layers_keep_the_registered_names_they_had_in_kerasllm_layers(cls):
+    assert keras.saving.get_registered_name(cls) == f"kerasllm>{cls.__name__}"
+    assert cls.__module__.startswith("kerasllm.labs.reference.")
+
+
+def test_a_model_file_written_before_the_move_to_kerasllm_labs_reference_still_loads(tmp_path):
+    """Files saved when these layers lived in kerasllm.layers name the old modules; the registered names find them."""
+    inputs = keras.Input((SEQ, INPUT))
+    features = keras.layers.RNN(GRUCell(UNITS), return_sequences=True)(inputs)
+    model = keras.Model(inputs, CausalConvBlock(kernel_size=2)(SinusoidalPositionEncoding()(features)))
+    model.save(tmp_path / "now.keras")
+    with zipfile.ZipFile(tmp_path / "now.keras") as now, zipfile.ZipFile(tmp_path / "before.keras", "w") as before:
+        for item in now.infolist():
+            data = now.read(item)
+            if item.filename == "config.json":
+                assert data.count(b'"kerasllm.labs.reference.') == 3
+                data = data.replace(b'"kerasllm.labs.reference.', b'"kerasllm.layers.')
+            before.writestr(item, data)
+    loaded = keras.saving.load_model(tmp_path / "before.keras", safe_mode=True)
+    x = random(2, SEQ, INPUT)
     np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)), atol=1e-6)
 
 

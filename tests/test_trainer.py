@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kerasllm.errors import RunDirectoryError, TrainingError
-from kerasllm.training import Trainer
+from kerasllm.training import Trainer, open_run
 
 TINY = {"hidden_dim": 16, "num_layers": 1, "batch_size": 16, "dropout": 0.1,
         "task_options": {"num_train": 128, "num_validation": 32, "num_test": 32}}
@@ -52,7 +52,7 @@ def test_finished_run_is_never_overwritten(finished_run):
 
 def test_evaluate_reopens_the_saved_model(finished_run):
     out, metrics = finished_run
-    again = Trainer.from_run_dir(out).evaluate("test")
+    again = open_run(out).evaluate("test")
     assert again["accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert again["loss"] == pytest.approx(metrics["test_loss"], rel=1e-5)
 

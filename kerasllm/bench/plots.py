@@ -14,6 +14,8 @@ import os
 import pathlib
 import re
 
+from kerasllm.models import list_backbones
+
 
 def _figure(width, height):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,8 +28,6 @@ def _figure(width, height):
 
 def _colors(archs):
     from matplotlib import colormaps
-
-    from kerasllm.models import list_backbones
 
     palette = colormaps["tab10"].colors
     known = list_backbones()

@@ -15,6 +15,7 @@ import math
 import os
 import pathlib
 
+from kerasllm.bench.plots import write_plots
 from kerasllm.bench.results import COLUMNS, collect_rows, merge_rows, sort_rows
 from kerasllm.bench.stats import mean_std, welch_t_test
 from kerasllm.errors import ConfigError
@@ -184,8 +185,6 @@ class ReportOutputs:
 
 def write_report(rows, out, title="Benchmark results", sources=()):
     """Writes results.csv, results.md and plots/*.png into `out` (each file atomically)."""
-    from kerasllm.bench.plots import write_plots
-
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     markdown = markdown_tables(rows, title, sources)

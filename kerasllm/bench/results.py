@@ -15,7 +15,9 @@ import math
 import pathlib
 import statistics
 
+from kerasllm.data.base import TASKS
 from kerasllm.errors import RunDirectoryError
+from kerasllm.models import list_backbones
 from kerasllm.training.metrics import LOWER_IS_BETTER
 from kerasllm.training.run_dir import read_json
 
@@ -69,8 +71,6 @@ def _headline(config, metrics, sidecar):
     if sidecar and sidecar.get("headline_metric"):
         return sidecar["headline_metric"]
     try:
-        from kerasllm.data.base import TASKS
-
         return TASKS.get(config["task"]).info.metric
     except Exception:  # an unknown (e.g. unregistered student) task: no headline known
         return None
@@ -175,8 +175,6 @@ def collect_rows(root):
 
 def sort_rows(rows, cell_order=()):
     """Sorts by cell (suite order first), architecture (registry order first), seed."""
-    from kerasllm.models import list_backbones
-
     archs = list_backbones()
     cells = list(cell_order)
 

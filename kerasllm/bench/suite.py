@@ -17,17 +17,18 @@ Example:
 """
 
 import dataclasses
-import difflib
 import importlib
 import importlib.util
-import json
-import os
 import pathlib
 from typing import Optional
 
+from kerasllm.checks import did_you_mean, read_settings_file, reject_unknown_keys
 from kerasllm.config import TrainConfig
+from kerasllm.data.base import TASKS
 from kerasllm.errors import ConfigError
-from kerasllm.imports import is_import_path
+from kerasllm.imports import absolute_import_path, is_import_path
+from kerasllm.models import BACKBONES, list_backbones
+from kerasllm.models.plugins import plugin_arch
 
 # Suites shipped with the package: name -> module under kerasllm.bench.suites.
 BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
@@ -35,19 +36,10 @@ BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
 RESERVED = ("task", "arch", "seed")
 
 
-def _reject_unknown(what, values, known, where=""):
-    for key in values:
-        if key not in known:
-            hint = difflib.get_close_matches(key, list(known), n=1)
-            suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
-            place = f" in {where}" if where else ""
-            raise ConfigError(f"Unknown {what} '{key}'{place}.{suggestion} Known: {', '.join(known)}.")
-
-
 def _check_settings(where, settings):
     if not isinstance(settings, dict):
         raise ConfigError(f"{where} must be a mapping of TrainConfig settings, got {settings!r}.")
-    _reject_unknown("setting", settings, [k for k in TrainConfig.fields() if k not in RESERVED], where)
+    reject_unknown_keys(settings, [k for k in TrainConfig.fields() if k not in RESERVED], "setting", f" in {where}")
 
 
 def merge_settings(*layers):
@@ -102,7 +94,7 @@ class Cell:
             return cls(task=values)
         if not isinstance(values, dict):
             raise ConfigError(f"A suite cell must be a mapping (or a task name), got {values!r}.")
-        _reject_unknown("cell key", values, [f.name for f in dataclasses.fields(cls)])
+        reject_unknown_keys(values, [f.name for f in dataclasses.fields(cls)], "cell key")
         if not values.get("task"):
             raise ConfigError(f"A suite cell needs a 'task', got {values!r}.")
         cell = cls(**values)
@@ -167,7 +159,7 @@ class Suite:
     def from_dict(cls, values):
         if not isinstance(values, dict):
             raise ConfigError(f"A suite must be a mapping, got {type(values).__name__}.")
-        _reject_unknown("suite key", values, [f.name for f in dataclasses.fields(cls)])
+        reject_unknown_keys(values, [f.name for f in dataclasses.fields(cls)], "suite key")
         return cls(**values)
 
     def to_dict(self):
@@ -192,10 +184,8 @@ def load_suite(name_or_path):
         return importlib.import_module(f"kerasllm.bench.suites.{text}").SUITE
     path = pathlib.Path(text)
     if not path.suffix:
-        hint = difflib.get_close_matches(text, BUILTIN_SUITES, n=1)
-        suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
-        raise ConfigError(f"Unknown suite '{text}'.{suggestion} Use one of {', '.join(BUILTIN_SUITES)} "
-                          "or a .py / .json / .yaml suite file.")
+        raise ConfigError(f"Unknown suite '{text}'.{did_you_mean(text, BUILTIN_SUITES)} Use one of "
+                          f"{', '.join(BUILTIN_SUITES)} or a .py / .json / .yaml suite file.")
     if not path.is_file():
         raise ConfigError(f"Suite file {path} does not exist.")
     if path.suffix == ".py":
@@ -206,22 +196,9 @@ def load_suite(name_or_path):
         if not isinstance(suite, Suite):
             raise ConfigError(f"Suite file {path} must define SUITE = kerasllm.bench.Suite(...).")
         return suite
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            values = yaml.safe_load(text)
-        elif path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            raise ConfigError(f"Suite file {path}: use a .py, .json, .yaml or .yml file.")
-    except (ValueError, ImportError) as e:
-        raise ConfigError(f"Suite file {path} cannot be read: {e}")
-    except Exception as e:  # yaml.YAMLError does not derive from ValueError.
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError(f"Suite file {path} is not valid YAML: {e}")
+    if path.suffix not in (".json", ".yaml", ".yml"):
+        raise ConfigError(f"Suite file {path}: use a .py, .json, .yaml or .yml file.")
+    values = read_settings_file(path, "Suite file")
     return Suite.from_dict(values)
 
 
@@ -238,10 +215,6 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
         epochs, steps: replace every cell's training budget (and let eval_every default).
         data_dir: parent folder of real datasets, for every run.
     """
-    from kerasllm.data.base import TASKS
-    from kerasllm.models import BACKBONES
-    from kerasllm.models.plugins import plugin_arch
-
     if epochs is not None and steps is not None:
         raise ConfigError("Give either --epochs or --steps, not both.")
     changes = {}
@@ -297,8 +270,6 @@ class PlannedRun:
 
 def suite_archs(suite):
     """The suite's architectures, or every registered backbone."""
-    from kerasllm.models import list_backbones
-
     return list(suite.archs) or list_backbones()
 
 
@@ -310,8 +281,6 @@ def run_config(suite, cell, arch, seed):
     """
     plugged = {}
     if is_import_path(arch):
-        from kerasllm.models.plugins import plugin_arch
-
         name, options = plugin_arch(arch)
         plugged = {"arch_options": options} if options else {}
         arch_settings = merge_settings(suite.arch_settings.get(name), suite.arch_settings.get(arch), plugged)
@@ -325,15 +294,6 @@ def run_config(suite, cell, arch, seed):
 def arch_label(arch):
     """The name of an architecture in run folders and tables: a student's class by its class name."""
     return arch.rsplit(":", 1)[-1] if is_import_path(arch) else arch
-
-
-def absolute_import_path(arch):
-    """`file.py:Class` with the file made absolute (so a bench resumes from any folder); other names as given."""
-    if is_import_path(arch) and arch.split(":")[0].endswith(".py"):
-        where, name = arch.split(":")
-        return f"{os.path.abspath(where)}:{name}"
-    return arch
-
 
 
 def plan(suite, out):

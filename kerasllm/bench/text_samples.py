@@ -7,6 +7,7 @@ prompts are the starts of evenly spaced validation windows, the same for every a
 
 import numpy as np
 
+from kerasllm.generation import generate
 from kerasllm.tokenizers.base import PAD_ID
 
 SAMPLES_FILE_SUFFIX = ".samples"
@@ -39,8 +40,6 @@ def text_samples(lm, tokenizer, prompts, max_new_tokens, seed=0, k=10):
     The continuation runs on through document ends (eos is not a stop), so every sample shows
     `max_new_tokens` tokens of the model's text.
     """
-    from kerasllm.generation import generate
-
     outputs = generate(lm, prompts, max_new_tokens=max_new_tokens, sampler="top_k", k=k, seed=seed,
                        stop_token_ids=())
     samples = []

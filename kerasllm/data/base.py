@@ -21,7 +21,7 @@ True
 import dataclasses
 from typing import Optional
 
-from kerasllm.config import check_options
+from kerasllm.checks import check_keyword_options
 from kerasllm.errors import ConfigError
 from kerasllm.registry import Registry
 
@@ -113,7 +113,7 @@ def get_task(name, data_dir=None, **kwargs):
     Example: `get_task("sst2", data_dir="../shared/data")`, `get_task("mqar", seed=1)`.
     """
     cls = TASKS.get(name)
-    check_options(cls, kwargs, f"task '{name}'", "task_options")
+    check_keyword_options(cls, kwargs, f"task '{name}'", "task_options")
     return cls(data_dir=data_dir, **kwargs)
 
 

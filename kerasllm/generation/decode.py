@@ -1,6 +1,6 @@
 """Decoding: a compiled loop that drives a keras-hub sampler through `CausalLM.step`.
 
-`generate(lm, prompts, ...)` is the entry point (`lm.generate(...)` calls it). Prompts are
+`generate(lm, prompts, ...)` is the entry point; it takes the model, so models never import generation. Prompts are
 left-aligned in a `(batch, prompt + max_new_tokens)` array. The prompt's first tokens (as many
 as the shortest prompt has) are prefilled into the backbone's state, then the sampler fills
 one position per step; positions still inside a longer prompt keep the prompt's token. With

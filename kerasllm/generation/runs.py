@@ -1,4 +1,10 @@
-"""Opening a finished language-model run for generation and scoring (no dataset needed)."""
+"""Opening a finished language-model run for generation and scoring (no dataset needed).
+
+Example:
+>>> run = load_language_model("runs/shakespeare-lstm")                      # doctest: +SKIP
+>>> run.max_length                                                          # doctest: +SKIP
+128
+"""
 
 import dataclasses
 
@@ -6,8 +12,7 @@ from kerasllm.config import TrainConfig
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models import CausalLM
 from kerasllm.tokenizers.base import Tokenizer
-from kerasllm.training.model_files import check_model_fits, load_model
-from kerasllm.training.run_dir import RunDirectory
+from kerasllm.training.finished_run import open_run
 
 
 @dataclasses.dataclass
@@ -25,27 +30,17 @@ class LanguageModelRun:
 
 
 def load_language_model(path, trust_code=False):
-    """Loads `path/model.keras` (safe_mode on), `tokenizer.json` and `config.json`.
+    """Opens the finished run in `path` (`kerasllm.training.open_run`) and checks it is a language model.
 
     A run whose config names a user's code (`file.py:Class`) needs `trust_code=True`.
 
     Raises:
         RunDirectoryError: `path` is not a finished run, or its model is not a language model.
     """
-    run = RunDirectory(path)
-    for needed in (run.config_path, run.model_path, run.tokenizer_path):
-        if not needed.exists():
-            raise RunDirectoryError(
-                f"{path} is not a finished kerasllm run ({needed.name} is missing). Pass the folder "
-                "that `kerasllm train` printed as its run directory, after training finished."
-            )
-    config = run.saved_config(trust_code)
-    tokenizer = Tokenizer.load(run.tokenizer_path)
-    lm = load_model(run.model_path)
-    if not isinstance(lm, CausalLM):
+    run = open_run(path, trust_code)
+    if not isinstance(run.model, CausalLM):
         raise RunDirectoryError(
-            f"{path} holds a {type(lm).__name__} (task '{config.task}'), not a language model. "
+            f"{path} holds a {type(run.model).__name__} (task '{run.config.task}'), not a language model. "
             "Generate and score with a run of a language-modelling task, e.g. tiny_shakespeare."
         )
-    check_model_fits(lm, run.model_path, config.arch, tokenizer.vocabulary_size)
-    return LanguageModelRun(lm, tokenizer, config)
+    return LanguageModelRun(run.model, run.tokenizer, run.config)

@@ -18,14 +18,13 @@ Example:
 'TopKSampler'
 """
 
-import difflib
 import inspect
 
 import keras_hub
 
 from kerasllm.errors import ConfigError
 from kerasllm.generation.beam import BeamSearchSampler
-from kerasllm.models.backbone import require
+from kerasllm.checks import reject_unknown_keys, require
 from kerasllm.registry import Registry
 
 SAMPLERS = Registry("sampler")
@@ -56,16 +55,7 @@ def get_sampler(sampler, **options):
             )
         return sampler
     factory = SAMPLERS.get(sampler)
-    accepted = list(inspect.signature(factory).parameters)
-    for key in options:
-        if key not in accepted:
-            hint = difflib.get_close_matches(key, accepted, n=1)
-            known = ", ".join(accepted) or "none"
-            raise ConfigError(
-                f"The '{sampler}' sampler has no option '{key}'"
-                + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                + f". Its options: {known}."
-            )
+    reject_unknown_keys(options, inspect.signature(factory).parameters, "option", where=f" of the '{sampler}' sampler")
     return factory(**options)
 
 

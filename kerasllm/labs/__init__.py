@@ -2,13 +2,14 @@
 
 Each lab is a `Lab` subclass registered by name (`rnn`, `lstm`, `gru`, `attention`,
 `multi_head_attention`, `causal_conv`, `sampling`, `bpe`); its checks run in order and each prints a
-pass/fail line with a hint. The lab documents are in docs/labs/, the starters in docs/labs/starters/.
+pass/fail line with a hint. The lab documents are in docs/labs/, the starters in docs/labs/starters/,
+the reference solutions in `kerasllm.labs.reference`.
 
 Example:
 >>> from kerasllm.labs import check_lab, list_labs
 >>> list_labs()[:3]
 ['rnn', 'lstm', 'gru']
->>> report = check_lab("rnn", "kerasllm.layers.cells:SimpleRNNCell", train=False)
+>>> report = check_lab("rnn", "kerasllm.labs.reference.cells:SimpleRNNCell", train=False)
 >>> report.passed
 True
 """

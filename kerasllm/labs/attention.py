@@ -58,7 +58,7 @@ class ScaledDotProductAttentionLab(Lab):
     convention = ("Class(causal=False); layer(query, key, value, padding_mask=None, return_attention_scores=False) "
                   "-> (batch, T, d_v) [and weights (batch, T, S)]; padding_mask (batch, S) true for real keys; "
                   "as keras.ops.dot_product_attention")
-    reference = "kerasllm.layers.scaled_dot_product_attention:ScaledDotProductAttention"
+    reference = "kerasllm.labs.reference.scaled_dot_product_attention:ScaledDotProductAttention"
     starter = "scaled_dot_product_attention.py"
 
     def _inputs(self, length=S, value_dim=DK):

@@ -44,7 +44,7 @@ class CausalConvLab(Lab):
     convention = ("Class(kernel_size=3, dilation_rate=1); layer(x, padding_mask=None) -> (batch, T, channels); "
                   "weights kernel (kernel_size, channels, channels), bias (channels,) as keras.layers.Conv1D; "
                   "output x + relu(conv) with padding='causal'")
-    reference = "kerasllm.layers.causal_conv:CausalConvBlock"
+    reference = "kerasllm.labs.reference.causal_conv:CausalConvBlock"
     starter = "causal_conv_block.py"
 
     def _pair(self):

@@ -209,7 +209,7 @@ class RNNLab(CellLab):
     convention = ("Class(units); Keras cell protocol call(inputs, states) -> (h, [h]); state_size = output_size = "
                   "units; weights kernel (input_dim, units), recurrent_kernel (units, units), bias (units,) "
                   "as keras.layers.SimpleRNNCell")
-    reference = "kerasllm.layers.cells:SimpleRNNCell"
+    reference = "kerasllm.labs.reference.cells:SimpleRNNCell"
     starter = "rnn_cell.py"
     keras_cell, keras_layer = keras.layers.SimpleRNNCell, keras.layers.SimpleRNN
     gates = 1
@@ -235,7 +235,7 @@ class LSTMLab(CellLab):
     convention = ("Class(units); call(inputs, [h, c]) -> (h, [h, c]); state_size = [units, units]; weights kernel "
                   "(input_dim, 4 units), recurrent_kernel (units, 4 units), bias (4 units,) with the gates in "
                   "Keras' order i, f, c, o, as keras.layers.LSTMCell")
-    reference = "kerasllm.layers.cells:LSTMCell"
+    reference = "kerasllm.labs.reference.cells:LSTMCell"
     starter = "lstm_cell.py"
     keras_cell, keras_layer = keras.layers.LSTMCell, keras.layers.LSTM
     state_names = ("h", "c")
@@ -275,7 +275,7 @@ class GRULab(CellLab):
     convention = ("Class(units); call(inputs, [h]) -> (h, [h]); state_size = output_size = units; weights kernel "
                   "(input_dim, 3 units), recurrent_kernel (units, 3 units), bias (2, 3 units) (input and "
                   "recurrent rows), gates in the order z, r, h, as keras.layers.GRUCell (reset_after=True)")
-    reference = "kerasllm.layers.cells:GRUCell"
+    reference = "kerasllm.labs.reference.cells:GRUCell"
     starter = "gru_cell.py"
     keras_cell, keras_layer = keras.layers.GRUCell, keras.layers.GRU
     gates = 3

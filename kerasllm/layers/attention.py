@@ -7,6 +7,7 @@ import keras_hub
 from keras import ops
 
 from kerasllm.errors import ConfigError
+from kerasllm.layers.plugged import plugged_layer
 
 
 @keras.saving.register_keras_serializable(package="kerasllm")
@@ -139,11 +140,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
         self.head_layers = None
         if self.head_attention is not None:
-            from kerasllm.imports import plugin_layer
-
             # Two instances of the (weightless) head: masked causally for `call`, by the cache for `step`.
             self.head_layers = {
-                causal: plugin_layer(self.head_attention, "attention", causal=causal,
+                causal: plugged_layer(self.head_attention, "attention", causal=causal,
                                      name=f"head_attention{'_causal' if causal else ''}", dtype=self.dtype_policy)
                 for causal in {self.causal, False}
             }

@@ -3,7 +3,7 @@
 import keras
 
 from kerasllm.layers.attention import MultiHeadSelfAttention
-from kerasllm.imports import plugin_layer, takes_num_heads
+from kerasllm.layers.plugged import is_multi_head, plugged_layer
 
 
 @keras.saving.register_keras_serializable(package="kerasllm")
@@ -75,8 +75,8 @@ class TransformerBlock(keras.layers.Layer):
             epsilon=self.layer_norm_epsilon, name="attention_norm", dtype=self.dtype_policy
         )
         self.attention_norm.build(inputs_shape)
-        if self.custom_attention is not None and takes_num_heads(self.custom_attention):
-            self.attention = plugin_layer(self.custom_attention, "attention", num_heads=self.num_heads,
+        if self.custom_attention is not None and is_multi_head(self.custom_attention):
+            self.attention = plugged_layer(self.custom_attention, "attention", num_heads=self.num_heads,
                                           causal=self.causal, name="attention", dtype=self.dtype_policy)
         else:
             self.attention = MultiHeadSelfAttention(

@@ -4,12 +4,12 @@ Every architecture maps `(token_ids, padding_mask)` to features `(batch, seq, hi
 through the same front end (`TextEmbedding`); only `encode` differs between them.
 """
 
-import difflib
 import inspect
 
 import keras
 from keras import ops
 
+from kerasllm.checks import reject_unknown_keys, require
 from kerasllm.errors import ConfigError
 from kerasllm.layers.embedding import POSITION_TYPES, TextEmbedding
 from kerasllm.registry import Registry
@@ -85,30 +85,16 @@ def get_backbone(
     >>> type(backbone).__name__
     'GRUBackbone'
     """
-    cls = BACKBONES.get(name)
-    accepted = _accepted_kwargs(cls)
-    for key in arch_kwargs:
-        if key not in accepted:
-            hint = difflib.get_close_matches(key, sorted(accepted), n=1)
-            suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
-            raise ConfigError(
-                f"Unknown setting '{key}' for the '{name}' backbone.{suggestion} "
-                f"Known: {', '.join(sorted(accepted))}."
-            )
-    return cls(
-        vocab_size=vocab_size,
-        hidden_dim=hidden_dim,
-        num_layers=num_layers,
-        dropout=dropout,
-        causal=causal,
-        **arch_kwargs,
-    )
+    return construct_backbone(BACKBONES.get(name), vocab_size, hidden_dim, num_layers, dropout, causal,
+                              **arch_kwargs)
 
 
-def require(condition, message):
-    """Raises `ConfigError(message)` unless `condition` holds (argument checks)."""
-    if not condition:
-        raise ConfigError(message)
+def construct_backbone(cls, vocab_size, hidden_dim, num_layers, dropout=0.0, causal=False, **arch_kwargs):
+    """`get_backbone` for a class rather than a registry name: rejects settings `cls` does not take."""
+    reject_unknown_keys(arch_kwargs, sorted(_accepted_kwargs(cls)), "setting",
+                        where=f" for the '{BACKBONES.name_of(cls, cls.__name__)}' backbone")
+    return cls(vocab_size=vocab_size, hidden_dim=hidden_dim, num_layers=num_layers, dropout=dropout,
+               causal=causal, **arch_kwargs)
 
 
 def _is_positive_int(value):

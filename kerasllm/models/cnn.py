@@ -1,8 +1,9 @@
 """Residual dilated 1D-convolution backbone."""
 
 from kerasllm.layers.conv_block import ResidualConvBlock
-from kerasllm.models.backbone import Backbone, require, register_backbone
-from kerasllm.imports import plugin_config, plugin_layer
+from kerasllm.checks import require
+from kerasllm.models.backbone import Backbone, register_backbone
+from kerasllm.layers.plugged import plugged_config, plugged_layer
 
 
 @register_backbone("cnn")
@@ -78,7 +79,7 @@ class CNNBackbone(Backbone):
         )
         self.kernel_size = kernel_size
         self.activation = activation
-        self.block = plugin_config(block, "block", lambda cls: cls(kernel_size=kernel_size))
+        self.block = plugged_config(block, "block", lambda cls: cls(kernel_size=kernel_size))
 
     def build(self, token_ids_shape):
         super().build(token_ids_shape)
@@ -86,7 +87,7 @@ class CNNBackbone(Backbone):
         self.blocks = []
         for i in range(self.num_layers):
             if self.block is not None:
-                block = plugin_layer(self.block, "block", kernel_size=self.kernel_size, dilation_rate=2**i,
+                block = plugged_layer(self.block, "block", kernel_size=self.kernel_size, dilation_rate=2**i,
                                      name=f"conv_block_{i}", dtype=self.dtype_policy)
                 block.build(features_shape)
                 self.blocks.append(block)

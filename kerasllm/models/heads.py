@@ -237,23 +237,6 @@ class CausalLM(Head):
         features, state = self.backbone.step(token_ids, state)
         return self.logits(features), state
 
-    def generate(self, prompts, max_new_tokens=64, sampler="greedy", tokenizer=None, **options):
-        """Continues prompts with one token per step; see `kerasllm.generation.generate`.
-
-        Example:
-        >>> import numpy as np
-        >>> from kerasllm.models import CausalLM, get_backbone
-        >>> lm = CausalLM(get_backbone("gru", vocab_size=20, hidden_dim=8, num_layers=1,
-        ...                            causal=True))
-        >>> out = lm.generate([[5, 6, 7], [8]], max_new_tokens=4, stop_token_ids=())
-        >>> [len(row) for row in out]
-        [7, 5]
-        """
-        from kerasllm.generation import generate  # generation sits above models
-
-        return generate(self, prompts, max_new_tokens=max_new_tokens, sampler=sampler,
-                        tokenizer=tokenizer, **options)
-
     def get_config(self):
         config = super().get_config()
         config["tie_weights"] = self.tie_weights

@@ -1,8 +1,9 @@
-"""A user's own layer inside a built-in backbone: a cell in `rnn`, attention in `transformer`, a block in `cnn`.
+"""A user's class named by import path: a backbone of its own, or a layer inside a built-in backbone.
 
-`get_backbone("rnn", cell=MyCell)` (a class, an instance, or an import path `my_cell.py:MyCell`) runs the
-user's cell in every recurrent layer; `attention=` and `block=` do the same for the Transformer and the
-CNN. The classes follow the lab conventions (docs/labs/):
+`kerasllm train --arch my_backbone.py:MyBackbone` runs a `Backbone` subclass; `--cell`, `--attention` and
+`--block` (`arch_options.cell` / `attention` / `block`) put a student's layer inside `rnn`/`gru`/`lstm`,
+`transformer` or `cnn`; `kerasllm bench --archs my_cell.py:MyCell` puts the class where the lab conventions
+(docs/labs/) say it belongs:
 
 | option      | backbones             | built as                                      | follows                          |
 |-------------|-----------------------|-----------------------------------------------|----------------------------------|
@@ -12,91 +13,75 @@ CNN. The classes follow the lab conventions (docs/labs/):
 |             |                       | head of `MultiHeadSelfAttention` uses it)     |                                  |
 | `block`     | cnn                   | `Class(kernel_size=..., dilation_rate=...)`   | `CausalConvBlock`                |
 
-A backbone stores the plugin as a serialized Keras object (class name and config, never a file path),
-so a saved model names no file to import: loading needs the class to be defined (imported) first, as
-for any custom Keras object. `kerasllm` does that from the run's config.json, where the import path
-is kept (`TrainConfig.arch_options`).
+`resolve_arch` is the one place that turns a config's `arch` and `arch_options` into the backbone class and
+its options, importing what they name; `kerasllm.models.build_model` calls it. A config keeps the import path
+(config.json must rebuild the run anywhere); a saved model keeps only the serialized layer, so loading it needs
+the class imported first, as for any custom Keras object (`kerasllm.training.open_run` does that).
 
 Example:
->>> from kerasllm.models import get_backbone
->>> from kerasllm.layers import GRUCell
->>> backbone = get_backbone("rnn", vocab_size=50, hidden_dim=8, num_layers=2, cell=GRUCell)
->>> backbone.get_config()["cell"]["class_name"]
-'GRUCell'
+>>> from kerasllm.models.plugins import resolve_arch
+>>> cls, options = resolve_arch("rnn", {"cell": "keras.layers:GRUCell"})
+>>> cls.__name__, options["cell"].__name__
+('SimpleRNNBackbone', 'GRUCell')
 """
 
 import inspect
 
 import keras
 
+from kerasllm.config import PLUGIN_OPTIONS
 from kerasllm.errors import ConfigError
-from kerasllm.imports import check_may_import, is_import_path, load_object, takes
-
-#: Backbone option -> the built-in architectures that take it.
-PLUGIN_OPTIONS = {"cell": ("rnn", "gru", "lstm"), "attention": ("transformer",), "block": ("cnn",)}
+from kerasllm.imports import is_import_path, load_object
+from kerasllm.layers.plugged import takes
+from kerasllm.models.backbone import BACKBONES, Backbone
 
 
 def plugin_arch(spec):
-    """`(arch, arch_options)` that run the class named by `spec` (a `file.py:Class` import path).
+    """`(arch, arch_options)` that run the class named by `spec` (an import path), by the lab conventions.
 
-    A `Backbone` subclass is an architecture of its own; a cell goes into `rnn`, an attention layer
-    into `transformer`, a convolution block into `cnn`.
+    A `Backbone` subclass is an architecture of its own; a cell (`Class(units)`) goes into `rnn`, an attention
+    layer (`Class(causal=...)`) into `transformer`, a convolution block (`Class(kernel_size=...)`) into `cnn`.
     """
-    from kerasllm.models.backbone import Backbone
-
     cls = load_object(spec)
     if inspect.isclass(cls) and issubclass(cls, Backbone):
         return spec, {}
     if inspect.isclass(cls) and issubclass(cls, keras.layers.Layer):
-        if takes(cls, "units"):
-            return "rnn", {"cell": spec}
-        if takes(cls, "causal"):
-            return "transformer", {"attention": spec}
-        if takes(cls, "kernel_size"):
-            return "cnn", {"block": spec}
+        for argument, arch, option in (("units", "rnn", "cell"), ("causal", "transformer", "attention"),
+                                       ("kernel_size", "cnn", "block")):
+            if takes(cls, argument):
+                return arch, {option: spec}
     raise ConfigError(
         f"{spec} is neither a Backbone nor a cell (Class(units)), an attention layer (Class(causal=...)) or a "
         "convolution block (Class(kernel_size=...)). See docs/labs/ for the conventions."
     )
 
 
-def plugin_label(spec):
-    """A short name for a class given by import path (its class name), for run folders and tables."""
-    return spec.rsplit(":", 1)[-1] if is_import_path(spec) else spec
+def resolve_arch(arch, arch_options):
+    """The backbone class and constructor options of `arch` (a registry name or an import path).
 
+    Import paths in `cell` / `attention` / `block` are replaced by the classes they name; an `arch` that names a
+    layer (not a Backbone) runs inside the built-in backbone it plugs into (`plugin_arch`).
 
-
-
-def load_backbone_path(spec):
-    """Loads a `Backbone` subclass named by an import path and registers it under that path."""
-    from kerasllm.models.backbone import BACKBONES, Backbone, register_backbone
-
-    cls = load_object(spec)
-    if not (inspect.isclass(cls) and issubclass(cls, Backbone)):
-        raise ConfigError(f"arch {spec} is not a kerasllm.models.Backbone subclass. Derive it from Backbone, or pass "
-                          "a cell / attention / block with --cell / --attention / --block.")
-    if spec not in BACKBONES:
-        register_backbone(spec)(cls)
-    return cls
-
-
-def load_plugins(arch, arch_options):
-    """Imports the user's classes a run names by import path (its `arch`, or `cell` / `attention` / `block` in
-    `arch_options`), so that its model builds, and its saved checkpoints load, in this process.
-
-    Refused when the settings come from a file read without `trust_code` (`kerasllm.imports.settings_from`).
+    Raises:
+        UnknownNameError: an unknown registry name (with a did-you-mean).
+        ConfigError: an import path that fails to load, or names the wrong kind of class.
     """
-    named = [arch] if is_import_path(arch) else []
-    named += [arch_options[o] for o in PLUGIN_OPTIONS if is_import_path(arch_options.get(o))]
-    check_may_import(named)
+    options = dict(arch_options)
     if is_import_path(arch):
-        load_backbone_path(arch)
+        arch, plugged = plugin_arch(arch)
+        options.update(plugged)
+    if is_import_path(arch):
+        cls = load_object(arch)  # a Backbone subclass (plugin_arch checked it)
+    else:
+        cls = BACKBONES.get(arch)
     for option in PLUGIN_OPTIONS:
-        value = arch_options.get(option)
-        if value is not None and not is_import_path(value):
-            raise ConfigError(f"arch_options.{option} must be an import path like my_file.py:MyClass, got {value!r}.")
-        if value is not None:
-            load_object(value)
+        value = options.get(option)
+        if isinstance(value, str):
+            if not is_import_path(value):
+                raise ConfigError(f"arch_options.{option} must be an import path like my_file.py:MyClass, "
+                                  f"got {value!r}.")
+            options[option] = load_object(value)
+    return cls, options
 
 
-__all__ = ["PLUGIN_OPTIONS", "load_backbone_path", "load_plugins", "plugin_arch", "plugin_label"]
+__all__ = ["plugin_arch", "resolve_arch"]

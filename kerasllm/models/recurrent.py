@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
-from kerasllm.models.backbone import Backbone, require, register_backbone
-from kerasllm.imports import plugin_config, plugin_layer
+from kerasllm.checks import require
+from kerasllm.models.backbone import Backbone, register_backbone
+from kerasllm.layers.plugged import plugged_config, plugged_layer
 
 
 class RecurrentBackbone(Backbone):
@@ -95,15 +96,24 @@ class RecurrentBackbone(Backbone):
             "directions. Use an even hidden_dim.",
         )
         self.bidirectional = bidirectional
-        self.cell = plugin_config(cell, "cell", lambda cls: cls(hidden_dim))
+        self.cell = plugged_config(cell, "cell", lambda cls: cls(hidden_dim))
+
+    #: The Keras recurrent layer each subclass stacks (`keras.layers.SimpleRNN`, `GRU`, `LSTM`).
+    recurrent_layer_class = None
 
     def make_recurrent_layer(self, units, name, go_backwards=False):
         """Returns one Keras recurrent layer with `units` units and `return_sequences=True`.
 
-        `go_backwards=True` asks for the backward direction of a bidirectional layer.
+        `go_backwards=True` asks for the backward direction of a bidirectional layer. The default
+        builds `recurrent_layer_class` with Keras' defaults.
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement make_recurrent_layer(units, name, go_backwards)."
+        if self.recurrent_layer_class is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} must set recurrent_layer_class or implement "
+                "make_recurrent_layer(units, name, go_backwards)."
+            )
+        return self.recurrent_layer_class(
+            units, return_sequences=True, go_backwards=go_backwards, name=name, dtype=self.dtype_policy
         )
 
     def build(self, token_ids_shape):
@@ -132,7 +142,7 @@ class RecurrentBackbone(Backbone):
     def _recurrent_layer(self, units, name, go_backwards=False):
         if self.cell is None:
             return self.make_recurrent_layer(units, name=name, go_backwards=go_backwards)
-        cell = plugin_layer(self.cell, "cell", units=units, name=f"{name}_cell", dtype=self.dtype_policy)
+        cell = plugged_layer(self.cell, "cell", units=units, name=f"{name}_cell", dtype=self.dtype_policy)
         return keras.layers.RNN(
             cell, return_sequences=True, go_backwards=go_backwards, name=name, dtype=self.dtype_policy
         )
@@ -188,14 +198,7 @@ class SimpleRNNBackbone(RecurrentBackbone):
     (1, 4, 16)
     """
 
-    def make_recurrent_layer(self, units, name, go_backwards=False):
-        return keras.layers.SimpleRNN(
-            units,
-            return_sequences=True,
-            go_backwards=go_backwards,
-            name=name,
-            dtype=self.dtype_policy,
-        )
+    recurrent_layer_class = keras.layers.SimpleRNN
 
 
 @register_backbone("gru")
@@ -213,15 +216,7 @@ class GRUBackbone(RecurrentBackbone):
     (1, 4, 16)
     """
 
-    def make_recurrent_layer(self, units, name, go_backwards=False):
-        return keras.layers.GRU(
-            units,
-            return_sequences=True,
-            reset_after=True,
-            go_backwards=go_backwards,
-            name=name,
-            dtype=self.dtype_policy,
-        )
+    recurrent_layer_class = keras.layers.GRU
 
 
 @register_backbone("lstm")
@@ -239,11 +234,4 @@ class LSTMBackbone(RecurrentBackbone):
     (1, 4, 16)
     """
 
-    def make_recurrent_layer(self, units, name, go_backwards=False):
-        return keras.layers.LSTM(
-            units,
-            return_sequences=True,
-            go_backwards=go_backwards,
-            name=name,
-            dtype=self.dtype_policy,
-        )
+    recurrent_layer_class = keras.layers.LSTM

@@ -3,8 +3,9 @@
 import keras
 
 from kerasllm.layers.transformer_block import TransformerBlock
-from kerasllm.models.backbone import Backbone, require, register_backbone
-from kerasllm.imports import plugin_config, takes, takes_num_heads
+from kerasllm.checks import require
+from kerasllm.models.backbone import Backbone, register_backbone
+from kerasllm.layers.plugged import is_multi_head, plugged_config, takes
 
 
 @register_backbone("transformer")
@@ -100,12 +101,12 @@ class TransformerBackbone(Backbone):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.layer_norm_epsilon = layer_norm_epsilon
-        self.attention = plugin_config(
+        self.attention = plugged_config(
             attention, "attention",
             lambda cls: cls(num_heads=num_heads, causal=causal) if takes(cls, "num_heads") else cls(causal=causal),
         )
         require(
-            self.attention is None or self.position != "rotary" or not takes_num_heads(self.attention),
+            self.attention is None or self.position != "rotary" or not is_multi_head(self.attention),
             "position='rotary' rotates queries and keys inside MultiHeadSelfAttention, which your multi-head "
             "attention replaces. Use position='learned' or 'sinusoidal' with it.",
         )

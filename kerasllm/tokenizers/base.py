@@ -16,7 +16,7 @@ import os
 
 import keras
 
-from kerasllm.config import check_options
+from kerasllm.checks import check_keyword_options
 from kerasllm.errors import ConfigError, DataError, RunDirectoryError
 from kerasllm.registry import Registry
 
@@ -40,7 +40,7 @@ def register_tokenizer(name):
 def get_tokenizer(name, **kwargs):
     """Builds an unfitted tokenizer by registry name, e.g. `get_tokenizer("word", max_vocab=20000)`."""
     cls = TOKENIZERS.get(name)
-    check_options(cls, kwargs, f"the '{name}' tokenizer", "tokenizer_options")
+    check_keyword_options(cls, kwargs, f"the '{name}' tokenizer", "tokenizer_options")
     return cls(**kwargs)
 
 

@@ -25,6 +25,7 @@ import keras
 
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models.backbone import BACKBONES
+from kerasllm.models.plugins import resolve_arch
 
 
 class ModelFileError(RunDirectoryError):
@@ -69,19 +70,18 @@ def load_model(path):
         raise ModelFileError(f"Refusing to load {path}: {_reason(error)}. {_ONLY_OURS}") from None
 
 
-def check_model_fits(model, path, arch, vocabulary_size, num_classes=None):
-    """Raises `ModelFileError` unless `model` has the run's architecture, vocabulary and classes.
+def check_model_fits(model, path, backbone_class, vocabulary_size, num_classes=None):
+    """Raises `ModelFileError` unless `model` has the run's backbone class, vocabulary and classes.
 
     Catches a checkpoint or model.keras copied in from another run, which would otherwise load and give
     meaningless results (or fail deep inside Keras on the first batch).
     """
     backbone = getattr(model, "backbone", None)
-    expected = BACKBONES.get(arch)
-    if backbone is None or type(backbone) is not expected:
-        found = next((name for name in BACKBONES.names() if BACKBONES.get(name) is type(backbone)),
-                     type(backbone if backbone is not None else model).__name__)
+    if backbone is None or type(backbone) is not backbone_class:
+        found = type(backbone if backbone is not None else model)
         raise ModelFileError(
-            f"{path} holds a '{found}' model but this run's arch is '{arch}'. Put back this run's own file, "
+            f"{path} holds a '{BACKBONES.name_of(found, found.__name__)}' model but this run's arch is "
+            f"'{BACKBONES.name_of(backbone_class, backbone_class.__name__)}'. Put back this run's own file, "
             "or train a new run."
         )
     if backbone.vocab_size != vocabulary_size:
@@ -94,3 +94,12 @@ def check_model_fits(model, path, arch, vocabulary_size, num_classes=None):
             f"{path} predicts {model.num_classes} classes but this run's task has {num_classes}. Put back this "
             "run's own file, or train a new run."
         )
+
+
+def load_run_model(path, config, vocabulary_size, num_classes=None):
+    """Loads a run's checkpoint or model.keras: imports the user code its config names (so the classes are
+    registered), loads with safe_mode on, and checks the model fits the run (`check_model_fits`)."""
+    backbone_class, _ = resolve_arch(config.arch, config.arch_options)
+    model = load_model(path)
+    check_model_fits(model, path, backbone_class, vocabulary_size, num_classes)
+    return model

@@ -15,9 +15,12 @@ Example:
 >>> import tempfile
 >>> from kerasllm.config import TrainConfig
 >>> config = TrainConfig(task="mqar", arch="lstm")
->>> run = RunDirectory.prepare(tempfile.mkdtemp() + "/run", config)
+>>> run = RunDirectory.check(tempfile.mkdtemp() + "/run", config)
 >>> run.resuming
 False
+>>> run.create(config)
+>>> run.config_path.exists(), run.finished
+(True, False)
 """
 
 import datetime
@@ -29,8 +32,13 @@ import platform
 import subprocess
 import sys
 
+import keras
+import keras_hub
+import numpy
+
 from kerasllm.errors import KerasLLMError, RunDirectoryError
 from kerasllm.training.interrupts import deferred_interrupts, kill_point
+from kerasllm.version import __version__
 
 
 class DiskWriteError(RunDirectoryError, OSError):
@@ -132,30 +140,14 @@ class RunDirectory:
     def finished(self):
         return self.metrics_path.exists()
 
-    def saved_config(self, trust_code=False):
-        """The run's `TrainConfig` from config.json; code it names (`file.py:Class`) needs `trust_code`."""
-        from kerasllm.config import TrainConfig
-        from kerasllm.imports import settings_from
-
-        with settings_from(self.config_path, trust_code):
-            return TrainConfig.from_dict(read_json(self.config_path))
-
-    @classmethod
-    def prepare(cls, path, config):
-        """Creates a new run directory, or reopens an unfinished one with the same config to resume.
-
-        Raises `RunDirectoryError` if the folder holds a finished run, a run with another config,
-        something that is not a run, or cannot be written.
-        """
-        run = cls.check(path, config)
-        if not run.resuming:
-            run.create(config)
-        return run
-
     @classmethod
     def check(cls, path, config):
-        """Like `prepare`, but writes nothing yet: `resuming` says whether `path` holds an unfinished
-        run with this config; `create(config)` then makes a new one."""
+        """Opens `path` for a run of `config` without writing anything: `resuming` says whether it holds an
+        unfinished run with this config (to resume); otherwise `create(config)` then makes a new one.
+
+        Raises `RunDirectoryError` if the folder holds a finished run, a run with another config,
+        something that is not a run, or is a file.
+        """
         run = cls(path)
         if run.path.exists() and not run.path.is_dir():
             raise RunDirectoryError(f"--out {run.path} is a file, not a folder. Choose a new --out.")
@@ -234,13 +226,7 @@ def _git_commit():
 
 def manifest(config):
     """What is needed to reproduce and compare a run: versions, backend, hardware, commit, seed."""
-    import keras
-    import keras_hub
-    import numpy
-
-    import kerasllm
-
-    versions = {"kerasllm": kerasllm.__version__, "keras": keras.__version__,
+    versions = {"kerasllm": __version__, "keras": keras.__version__,
                 "keras_hub": keras_hub.__version__, "numpy": numpy.__version__,
                 "python": platform.python_version()}
     for module in ("tensorflow", "jax", "torch"):

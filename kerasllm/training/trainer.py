@@ -6,31 +6,31 @@ with TensorBoard logs and crash-safe checkpoints in a run directory. Re-running 
 directory resumes from the last checkpoint.
 
 Example:
+>>> import tempfile
 >>> import kerasllm as kl
->>> trainer = kl.Trainer({"task": "negation_sentiment", "arch": "gru", "epochs": 1,
-...                       "hidden_dim": 32, "task_options": {"num_train": 256}}, run_dir="/tmp/doc-run")
->>> metrics = trainer.fit()                                        # doctest: +SKIP
->>> sorted(k for k in metrics if k.startswith("test_"))[:2]        # doctest: +SKIP
+>>> trainer = kl.Trainer({"task": "negation_sentiment", "arch": "gru", "steps": 2, "hidden_dim": 8,
+...                       "num_layers": 1, "jit_compile": False, "task_options": {"num_train": 64,
+...                       "num_validation": 16, "num_test": 16}}, run_dir=tempfile.mkdtemp() + "/run")
+>>> metrics = trainer.fit(verbose=0)
+>>> sorted(k for k in metrics if k.startswith("test_"))[:2]
 ['test_accuracy', 'test_loss']
 """
 
 import math
-import time
 
 import keras
-import numpy as np
 
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
-from kerasllm.models import CausalLM, TextClassifier, get_backbone
-from kerasllm.models.backbone import BACKBONES
-from kerasllm.tokenizers.base import TOKENIZERS, Tokenizer, get_tokenizer
+from kerasllm.models.build import build_model, count_parameters, max_length_of
+from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
 from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
+from kerasllm.training.finished_run import evaluate_split
 from kerasllm.training.losses import SparseCrossEntropy
-from kerasllm.training.metrics import LOWER_IS_BETTER, derived_metrics, metrics_for
-from kerasllm.training.model_files import check_model_fits, load_model
+from kerasllm.training.metrics import metrics_for
+from kerasllm.training.model_files import load_run_model
 from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json, write_json_atomic
 from kerasllm.training.schedule import WarmupCosine
 
@@ -40,8 +40,11 @@ MONITORED = {"accuracy": "accuracy", "token_accuracy": "token_accuracy",
              "perplexity": "cross_entropy", "bits_per_char": "cross_entropy"}
 
 
-def count_parameters(model):
-    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+def fit_tokenizer(config, task):
+    """The run's tokenizer (the config's, else the task's default with its options), fitted on the training split."""
+    name = config.tokenizer or task.info.tokenizer
+    options = config.tokenizer_options or (task.info.tokenizer_options if not config.tokenizer else {})
+    return get_tokenizer(name, **options).fit(task.train_texts())
 
 
 class Trainer:
@@ -54,36 +57,31 @@ class Trainer:
     """
 
     def __init__(self, config, run_dir=None, runs_root="runs"):
-        self._open_task(config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config))
-        BACKBONES.get(self.config.arch)  # fail on an unknown name before creating any directory
-        TOKENIZERS.get(self.config.tokenizer or self.info.tokenizer)
-        self.run = RunDirectory.check(run_dir or default_run_path(self.config, runs_root), self.config)
-        # Read the data, fit the tokenizer and check the model settings before writing anything, so a
-        # mistake in them leaves no half-made run directory behind.
-        self.tokenizer = self._tokenizer()
+        self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+        c = self.config
+        self.task = get_task(c.task, data_dir=c.data_dir, **c.task_options)
+        self.info = self.task.info
+        self.max_length = max_length_of(c, self.info)
+        self._encoded = {}
+        self.run = RunDirectory.check(run_dir or default_run_path(c, runs_root), c)
+        # Read the data, fit the tokenizer and build the model before writing anything, so a mistake in
+        # the settings leaves no half-made run directory behind.
+        resumed = self.run.resuming and self.run.tokenizer_path.exists()
+        self.tokenizer = Tokenizer.load(self.run.tokenizer_path) if resumed else fit_tokenizer(c, self.task)
         self.schedule()
-        self.build_model()
+        self._resume_state = read_json(self.run.state_path) if self.run.resuming and self.run.state_path.exists() \
+            else None
+        self._fresh_model = None
+        if self._resume_state is None:
+            keras.utils.set_random_seed(c.seed)  # initialization, then dropout and data order, follow the seed
+            self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size)
         if not self.run.resuming:
-            self.run.create(self.config)
+            self.run.create(c)
         if not self.run.tokenizer_path.exists():
             self.tokenizer.save(self.run.tokenizer_path)
         self.model = None
 
-    def _open_task(self, config):
-        self.config = config
-        self.task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
-        self.info = self.task.info
-        self.max_length = config.max_length or self.info.max_length
-        self._encoded = {}
-
     # ----------------------------------------------------------------------------- data
-    def _tokenizer(self):
-        if self.run.resuming and self.run.tokenizer_path.exists():
-            return Tokenizer.load(self.run.tokenizer_path)
-        name = self.config.tokenizer or self.info.tokenizer
-        options = self.config.tokenizer_options or (self.info.tokenizer_options if not self.config.tokenizer else {})
-        return get_tokenizer(name, **options).fit(self.task.train_texts())
-
     def encoded(self, split):
         """The split's padded arrays (cached)."""
         if split not in self._encoded:
@@ -91,22 +89,6 @@ class Trainer:
         return self._encoded[split]
 
     # ---------------------------------------------------------------------------- model
-    def build_model(self):
-        """Backbone from the registry plus the head for the task kind."""
-        c = self.config
-        options = dict(c.arch_options)
-        if c.position is not None:
-            options["position"] = c.position
-        dtype = "mixed_bfloat16" if c.mixed_precision else None
-        backbone = get_backbone(
-            c.arch, vocab_size=self.tokenizer.vocabulary_size, hidden_dim=c.hidden_dim,
-            num_layers=c.num_layers, dropout=c.dropout, causal=self.info.kind != "classification",
-            max_length=self.max_length, dtype=dtype, **options,
-        )
-        if self.info.kind == "classification":
-            return TextClassifier(backbone, num_classes=self.info.num_classes, pooling=c.pooling, dtype=dtype)
-        return CausalLM(backbone, tie_weights=c.tie_weights, dtype=dtype)
-
     def compile(self, model, total_steps):
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
@@ -145,18 +127,17 @@ class Trainer:
         if self.run.finished:
             raise RunDirectoryError(f"The run in {self.run.path} is finished. Choose a new --out.")
         c = self.config
-        keras.utils.set_random_seed(c.seed)
         train = self.encoded("train")
         steps_per_epoch, epochs = self.schedule()
-        state = read_json(self.run.state_path) if self.run.resuming and self.run.state_path.exists() else None
+        state = self._resume_state
         initial_epoch = state["epoch"] if state else 0
         if state:
+            keras.utils.set_random_seed(c.seed)
             self.model = self._load(self.run.checkpoint_dir / state["last_checkpoint"])
             restore_seed_states(self.model, state.get("seed_states"))
         else:
-            self.model = self.build_model()
+            self.model, self._fresh_model = self._fresh_model, None
             self.compile(self.model, steps_per_epoch * epochs)
-        self.model({"token_ids": train.token_ids[:2], "padding_mask": train.padding_mask[:2]})  # builds it
         self.run.write_manifest(c, {"parameters": count_parameters(self.model)})
 
         dataset = training_dataset(train, c.batch_size, c.seed, skip_batches=initial_epoch * steps_per_epoch)
@@ -204,44 +185,13 @@ class Trainer:
         return metrics
 
     def evaluate(self, split="test"):
-        """Metrics of the current model on `split`, token-weighted for LM tasks."""
+        """Metrics of the trained model on `split`, token-weighted for LM tasks."""
         if self.model is None:
-            raise TrainingError("No model yet: call fit() first, or use Trainer.from_run_dir(path).")
-        encoded = self.encoded(split)
-        data = evaluation_dataset(encoded, self.config.batch_size)
-        start = time.perf_counter()
-        values = self.model.evaluate(data, verbose=0, return_dict=True)
-        seconds = time.perf_counter() - start
-        tokens_per_character = (
-            encoded.num_target_tokens / encoded.num_characters if self.info.kind == "lm" else None
-        )
-        values = derived_metrics(self.info.kind, values, tokens_per_character)
-        values["seconds"] = seconds
-        return values
-
-    @classmethod
-    def from_run_dir(cls, path, data_dir=None, trust_code=False):
-        """Reopens a finished run to evaluate its saved model (optionally reading data elsewhere).
-
-        A run whose config names a user's code (`--cell my_cell.py:MyCell`) is refused unless
-        `trust_code=True`: a run folder from someone else never runs code on its own.
-        """
-        run = RunDirectory(path)
-        if not run.config_path.exists() or not run.model_path.exists():
-            raise RunDirectoryError(
-                f"{path} is not a finished kerasllm run (config.json or model.keras missing)."
-            )
-        config = run.saved_config(trust_code)
-        self = cls.__new__(cls)
-        self._open_task(config if data_dir is None else config.replace(data_dir=str(data_dir)))
-        self.run = run
-        self.tokenizer = Tokenizer.load(run.tokenizer_path)
-        self.model = self._load(run.model_path)
-        return self
+            raise TrainingError("No model yet: call fit() first, or open a finished run with "
+                                "kerasllm.training.open_run(path).evaluate(split).")
+        return evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size)
 
     def _load(self, path):
         """Loads a checkpoint or model.keras of this run (safe_mode on) and checks it fits the run."""
-        model = load_model(path)
         num_classes = self.info.num_classes if self.info.kind == "classification" else None
-        check_model_fits(model, path, self.config.arch, self.tokenizer.vocabulary_size, num_classes)
-        return model
+        return load_run_model(path, self.config, self.tokenizer.vocabulary_size, num_classes)

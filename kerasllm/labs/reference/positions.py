@@ -31,7 +31,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> from kerasllm.layers import SinusoidalPositionEncoding
+    >>> from kerasllm.labs.reference import SinusoidalPositionEncoding
     >>> pe = SinusoidalPositionEncoding()(np.zeros((1, 4, 6), "float32"))
     >>> tuple(pe.shape), [round(float(v), 4) for v in pe[0, 1, :2]]   # sin(1), cos(1)
     ((1, 4, 6), [0.8415, 0.5403])

@@ -38,7 +38,7 @@ class ScaledDotProductAttention(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> from kerasllm.layers import ScaledDotProductAttention
+    >>> from kerasllm.labs.reference import ScaledDotProductAttention
     >>> x = np.random.rand(1, 3, 4).astype("float32")
     >>> out, weights = ScaledDotProductAttention(causal=True)(x, x, x, return_attention_scores=True)
     >>> tuple(out.shape), np.allclose(np.sum(weights, axis=-1), 1.0), float(weights[0, 0, 1])

@@ -35,7 +35,7 @@ class CausalConvBlock(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> from kerasllm.layers import CausalConvBlock
+    >>> from kerasllm.labs.reference import CausalConvBlock
     >>> block = CausalConvBlock(kernel_size=3, dilation_rate=2)
     >>> tuple(block(np.ones((2, 7, 8), "float32")).shape)
     (2, 7, 8)

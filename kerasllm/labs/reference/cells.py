@@ -79,7 +79,7 @@ class SimpleRNNCell(_Cell):
 
     Example:
     >>> import keras, numpy as np
-    >>> from kerasllm.layers import SimpleRNNCell
+    >>> from kerasllm.labs.reference import SimpleRNNCell
     >>> rnn = keras.layers.RNN(SimpleRNNCell(8), return_sequences=True)
     >>> tuple(rnn(np.ones((2, 5, 4), "float32")).shape)
     (2, 5, 8)
@@ -126,7 +126,7 @@ class LSTMCell(_Cell):
 
     Example:
     >>> import keras, numpy as np
-    >>> from kerasllm.layers import LSTMCell
+    >>> from kerasllm.labs.reference import LSTMCell
     >>> cell = LSTMCell(8)
     >>> out, (h, c) = cell(np.ones((2, 4), "float32"), cell.get_initial_state(2))
     >>> tuple(out.shape), tuple(c.shape)
@@ -187,7 +187,7 @@ class GRUCell(_Cell):
 
     Example:
     >>> import keras, numpy as np
-    >>> from kerasllm.layers import GRUCell
+    >>> from kerasllm.labs.reference import GRUCell
     >>> tuple(keras.layers.RNN(GRUCell(8))(np.ones((2, 5, 4), "float32")).shape)
     (2, 8)
 

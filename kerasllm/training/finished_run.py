@@ -1,0 +1,87 @@
+"""Opening a finished run: the one way `evaluate`, `generate`, `score` and later runs read a run folder.
+
+`open_run(path)` reads config.json (code it names needs `trust_code`), tokenizer.json and model.keras (safe
+mode on, checked against the config), and needs no dataset; `FinishedRun.evaluate(split)` opens the task's
+data only when asked.
+
+Example:
+>>> run = open_run("runs/quick/20261122-101500/mqar@pairs4/lstm/seed0")     # doctest: +SKIP
+>>> run.evaluate("test")["accuracy"]                                        # doctest: +SKIP
+0.97
+"""
+
+import dataclasses
+import functools
+import pathlib
+import time
+
+from kerasllm.config import TrainConfig
+from kerasllm.data.base import get_task
+from kerasllm.data.pipeline import encode_split, evaluation_dataset
+from kerasllm.errors import RunDirectoryError
+from kerasllm.models.build import max_length_of
+from kerasllm.tokenizers.base import Tokenizer
+from kerasllm.training.metrics import derived_metrics
+from kerasllm.training.model_files import check_model_fits, load_run_model
+from kerasllm.training.run_dir import RunDirectory
+
+
+def evaluate_split(model, encoded, kind, batch_size):
+    """Metrics of `model` on an encoded split (token-weighted for LM tasks), plus the seconds it took."""
+    start = time.perf_counter()
+    values = model.evaluate(evaluation_dataset(encoded, batch_size), verbose=0, return_dict=True)
+    seconds = time.perf_counter() - start
+    tokens_per_character = encoded.num_target_tokens / encoded.num_characters if kind == "lm" else None
+    return {**derived_metrics(kind, values, tokens_per_character), "seconds": seconds}
+
+
+@dataclasses.dataclass
+class FinishedRun:
+    """A finished run's folder, config, tokenizer and best model; its task's data is read only when asked."""
+
+    path: pathlib.Path
+    config: TrainConfig
+    tokenizer: Tokenizer
+    model: object
+
+    @functools.cached_property
+    def task(self):
+        """The run's task, read from the config's `data_dir`."""
+        task = get_task(self.config.task, data_dir=self.config.data_dir, **self.config.task_options)
+        if task.info.kind == "classification":
+            check_model_fits(self.model, self.path / "model.keras", type(self.model.backbone),
+                             self.tokenizer.vocabulary_size, task.info.num_classes)
+        return task
+
+    def encoded(self, split):
+        """The split's padded arrays, encoded as the run was trained."""
+        return encode_split(self.task, split, self.tokenizer, max_length_of(self.config, self.task.info))
+
+    def evaluate(self, split="test"):
+        """Metrics of the run's model on `split` of its task, token-weighted for LM tasks."""
+        return evaluate_split(self.model, self.encoded(split), self.task.info.kind, self.config.batch_size)
+
+
+def open_run(path, trust_code=False, data_dir=None):
+    """Opens the finished run in `path` (its dataset read from `data_dir` instead of the config's, if given).
+
+    A run whose config names a user's code (`--cell my_cell.py:MyCell`) is refused unless `trust_code=True`:
+    a run folder from someone else never runs code on its own.
+
+    Raises:
+        RunDirectoryError: `path` is not a finished run, or its model does not fit its config.
+        ConfigError: the config names code and `trust_code` is False.
+    """
+    run = RunDirectory(path)
+    for needed in (run.config_path, run.model_path, run.tokenizer_path):
+        if not needed.exists():
+            raise RunDirectoryError(
+                f"{path} is not a finished kerasllm run ({needed.name} is missing). Pass the folder "
+                "that `kerasllm train` printed as its run directory, after training finished."
+            )
+    config = TrainConfig.from_file(run.config_path, trust_code)
+    if data_dir is not None:
+        config = config.replace(data_dir=str(data_dir))
+    tokenizer = Tokenizer.load(run.tokenizer_path)
+    model = load_run_model(run.model_path, config, tokenizer.vocabulary_size)
+    return FinishedRun(run.path, config, tokenizer, model)
