@@ -66,6 +66,13 @@ def _module_from_file(path):
     return module
 
 
+#: Modules that moved; import paths in run configs written before the move still resolve.
+MOVED_MODULES = {
+    f"kerasllm.layers.{name}": f"kerasllm.labs.reference.{name}"
+    for name in ("cells", "positions", "scaled_dot_product_attention", "causal_conv")
+}
+
+
 def load_object(spec):
     """Returns the object named by `spec` (`file.py:Name` or `package.module:Name`).
 
@@ -78,6 +85,7 @@ def load_object(spec):
             f"Expected an import path like path/to/file.py:ClassName, got {spec!r}."
         )
     where, name = spec.split(":")
+    where = MOVED_MODULES.get(where, where)
     if where.endswith(".py"):
         module = _module_from_file(where)
     else:

@@ -1,8 +1,18 @@
 """Text generation and scoring with any causal language model.
 
 Every backbone decodes through the same step-with-state protocol (`Backbone.step`); samplers
-follow keras-hub's `Sampler` API; `generate` runs the compiled loop; `score_texts` gives
-per-line log-likelihoods and the corpus perplexity.
+follow keras-hub's `Sampler` API and are registered by name in `SAMPLERS`; `generate(lm, prompts)`
+runs the compiled loop; `score_texts` gives per-line log-likelihoods and the corpus perplexity.
+
+Example:
+>>> import kerasllm as kl
+>>> kl.generation.list_samplers()
+['greedy', 'temperature', 'top_k', 'top_p', 'beam']
+>>> lm = kl.models.CausalLM(kl.models.get_backbone("gru", vocab_size=20, hidden_dim=8, num_layers=1,
+...                                                causal=True))
+>>> out = kl.generation.generate(lm, [[5, 6, 7], [8]], max_new_tokens=4, stop_token_ids=())
+>>> [len(row) for row in out]
+[7, 5]
 """
 
 from kerasllm.generation.beam import BeamSearchSampler

@@ -39,7 +39,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         rotary_max_wavelength: int. Longest wavelength of the rotary embedding.
             Defaults to `10000`.
         head_attention: a serialized one-head attention layer following
-            `ScaledDotProductAttention` (`Layer(causal=...)`, called as
+            `kerasllm.labs.reference.ScaledDotProductAttention` (`Layer(causal=...)`, called as
             `layer(query, key, value, padding_mask=...)`), run on every head instead of
             `_compute_attention`; how a student's attention (lab 04) enters the Transformer.
             Defaults to `None`.

@@ -34,7 +34,7 @@ class CNNBackbone(Backbone):
         activation: str. Activation after each convolution. Defaults to `"gelu"`.
         block: your block instead of `ResidualConvBlock`: a class built as
             `Block(kernel_size=..., dilation_rate=...)` and called as `block(x, padding_mask=...)`
-            (e.g. `kerasllm.layers.CausalConvBlock`), an instance, or an import path
+            (e.g. `kerasllm.labs.reference.CausalConvBlock`), an instance, or an import path
             `"my_block.py:MyBlock"`. Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 

@@ -1,6 +1,18 @@
-"""Tokenizers: char, byte, word, wordpiece, bpe, registered by name."""
+"""Tokenizers: char, byte, word, wordpiece, bpe, registered by name in `TOKENIZERS`.
 
-from kerasllm.tokenizers.base import Tokenizer, get_tokenizer, list_tokenizers, register_tokenizer
+Every tokenizer is fitted on the training split only, shares the reserved ids (0 pad, 1 unk, 2 bos, 3 eos)
+and saves to JSON.
+
+Example:
+>>> import kerasllm as kl
+>>> kl.tokenizers.list_tokenizers()
+['char', 'byte', 'word', 'wordpiece', 'bpe']
+>>> tok = kl.tokenizers.get_tokenizer("word").fit(["a gripping , funny film"])
+>>> tok.decode(tok.encode("a funny film"))
+'a funny film'
+"""
+
+from kerasllm.tokenizers.base import TOKENIZERS, Tokenizer, get_tokenizer, list_tokenizers, register_tokenizer
 from kerasllm.tokenizers import char, word, subword  # noqa: F401  (registers the built-ins)
 
-__all__ = ["Tokenizer", "get_tokenizer", "list_tokenizers", "register_tokenizer"]
+__all__ = ["TOKENIZERS", "Tokenizer", "get_tokenizer", "list_tokenizers", "register_tokenizer"]
