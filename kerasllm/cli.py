@@ -9,13 +9,20 @@
     kerasllm archs | tasks
     kerasllm lab list | lab check LAB FILE.py:Class [--no-train]
 
-User errors print one line to stderr and exit with code 2.
+User errors print one line to stderr and exit with code 2, and stderr carries nothing else: no start-up
+chatter from TensorFlow (see `_import_tensorflow_quietly`). Listing and misspelt names answer from
+`kerasllm.catalog` without importing TensorFlow or Keras; this module imports nothing heavy itself.
 """
 
 import argparse
 import json
+import logging
 import os
+import re
 import sys
+import tempfile
+
+from kerasllm import catalog
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,9 +60,10 @@ def _add_train(subparsers):
     p.add_argument("--config", help="a JSON or YAML file of settings (e.g. a run's config.json)")
     _add_trust_code(p)
     _add_plugin_flags(p)
+    _add_verbose(p)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="any setting, e.g. learning_rate=3e-4 arch_options.num_heads=8")
-    p.set_defaults(run=_train)
+    p.set_defaults(run=_train, check=_train_config)
 
 
 def _add_evaluate(subparsers):
@@ -66,6 +74,11 @@ def _add_evaluate(subparsers):
     p.add_argument("--data-dir", help="read the dataset from here instead of the run's data_dir")
     _add_trust_code(p)
     p.set_defaults(run=_evaluate)
+
+
+def _add_verbose(p):
+    p.add_argument("--verbose", action="store_true",
+                   help="Keras' own line per epoch (and library warnings) instead of the progress display")
 
 
 def _add_trust_code(p):
@@ -116,7 +129,8 @@ def _add_bench(subparsers):
     p.add_argument("--data-dir", help="parent folder of real datasets: reads DATA_DIR/<task>/")
     p.add_argument("--out", help="bench folder (default: runs/<suite>/<timestamp>/); reusing one resumes it")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
-    p.set_defaults(run=_bench)
+    _add_verbose(p)
+    p.set_defaults(run=_bench, check=_check_bench_names)
 
 
 def _add_report(subparsers):
@@ -232,16 +246,15 @@ def _add_plugin_flags(p):
 
 def _with_plugins(values, args):
     """Puts --cell / --attention / --block into arch_options, as absolute paths (config.json must work anywhere)."""
-    arch = values.get("arch") or ""
-    if arch.count(":") == 1 and arch.split(":")[0].endswith(".py"):  # --arch my_backbone.py:MyBackbone
-        values = {**values, "arch": f"{os.path.abspath(arch.split(':')[0])}:{arch.split(':')[1]}"}
+    from kerasllm.config import PLUGIN_OPTIONS
+    from kerasllm.imports import absolute_import_path
+
+    values = {**values, "arch": absolute_import_path(values.get("arch"))}
     options = dict(values.get("arch_options") or {})
-    for option in ("cell", "attention", "block"):
-        spec = getattr(args, option)
-        if spec is not None:
-            where, _, name = spec.rpartition(":")
-            options[option] = f"{os.path.abspath(where)}:{name}" if where.endswith(".py") else spec
+    options.update({option: absolute_import_path(getattr(args, option)) for option in PLUGIN_OPTIONS
+                    if getattr(args, option) is not None})
     return {**values, "arch_options": options} if options else values
+
 
 # --- kerasllm lab: the teaching labs' checker (logic in kerasllm/labs) ------------------------------------------
 def _add_lab(subparsers):
@@ -250,7 +263,8 @@ def _add_lab(subparsers):
         description="Teaching labs (docs/labs/). `kerasllm lab check LAB FILE.py:Class` runs the lab's checks on "
                     "your class, prints PASS/FAIL with a hint per check, and exits 0 only when all pass.")
     commands = p.add_subparsers(dest="lab_command", required=True, parser_class=_Parser)
-    commands.add_parser("list", help="the labs and the convention each class follows").set_defaults(run=_lab_list)
+    commands.add_parser("list", help="the labs and the convention each class follows").set_defaults(
+        run=_lab_list, light=True)
     c = commands.add_parser("check", help="check a class against a lab",
                             description="Check your class against a lab; exits 0 only when every check passes.")
     c.add_argument("lab", help="lab name (see `kerasllm lab list`)")
@@ -260,11 +274,8 @@ def _add_lab(subparsers):
 
 
 def _lab_list(args):
-    from kerasllm.labs import LABS, list_labs
-
-    for name in list_labs():
-        lab = LABS.get(name)
-        print(f"{lab.number} {name:22s} {lab.title}\n   convention: {lab.convention}\n   starter: "
+    for lab in catalog.LABS:
+        print(f"{lab.number} {lab.name:22s} {lab.title}\n   convention: {lab.convention}\n   starter: "
               f"docs/labs/starters/{lab.starter}")
 
 
@@ -290,8 +301,8 @@ def build_parser():
     _add_generate(subparsers)
     _add_score(subparsers)
     _add_lab(subparsers)
-    subparsers.add_parser("archs", help="list architectures").set_defaults(run=_archs)
-    subparsers.add_parser("tasks", help="list tasks").set_defaults(run=_tasks)
+    subparsers.add_parser("archs", help="list architectures").set_defaults(run=_archs, light=True)
+    subparsers.add_parser("tasks", help="list tasks").set_defaults(run=_tasks, light=True)
     return parser
 
 
@@ -299,9 +310,10 @@ FLAGS = ("task", "arch", "data_dir", "epochs", "steps", "batch_size", "max_lengt
          "num_layers", "seed", "tokenizer")
 
 
-def _train(args):
+def _train_config(args):
+    """The run's `TrainConfig` from --config, the flags and key=value settings, with its task and architecture
+    checked against the built-in names (no TensorFlow needed: main runs this before importing it)."""
     from kerasllm.config import TrainConfig
-    from kerasllm.training import Trainer
 
     values = TrainConfig.from_file(args.config, args.trust_code).to_dict() if args.config else {}
     values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
@@ -313,9 +325,24 @@ def _train(args):
         raise _usage_error("train needs --task and --arch (or a --config that sets them).")
     values = _with_plugins(values, args)
     config = TrainConfig.from_dict(values).with_overrides(args.overrides)
-    trainer = Trainer(config, run_dir=args.out)
-    print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""))
-    metrics = trainer.fit()
+    _check_name("task", config.task)  # in the Trainer's order: the task, then the architecture
+    _check_name("architecture", config.arch)
+    return config
+
+
+def _train(args):
+    from kerasllm.training import Trainer
+
+    trainer = Trainer(_train_config(args), run_dir=args.out)
+    print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""), flush=True)
+    if args.verbose:
+        metrics = trainer.fit(verbose=2)
+    else:
+        from kerasllm.training.progress import StepProgress, tokens_per_step
+
+        speed = tokens_per_step(trainer.encoded("train"), trainer.config.batch_size)
+        with StepProgress(metric=trainer.info.metric, tokens_per_step=speed, live=sys.stdout.isatty()) as progress:
+            metrics = trainer.fit(callbacks=[progress], verbose=0)
     print(json.dumps(metrics, indent=2, sort_keys=True))
 
 
@@ -324,6 +351,29 @@ def _evaluate(args):
 
     run = open_run(args.run_dir, trust_code=args.trust_code, data_dir=args.data_dir)
     print(json.dumps(run.evaluate(args.split), indent=2, sort_keys=True))
+
+
+def _check_bench_names(args):
+    """Refuses a misspelt suite, --archs or --tasks name before TensorFlow is imported."""
+    catalog.check_suite(args.suite)
+    for arch in args.archs or ():
+        _check_name("architecture", arch)
+    cells = catalog.SUITES.get(args.suite)
+    for name in args.tasks or ():
+        if cells is not None and name not in cells:  # a suite file's cell names are known once it is read
+            _check_name("task", name)
+
+
+def _bench_display(args):
+    """Keras' lines with --verbose, one live display on a terminal, else a plain line per run."""
+    from kerasllm.bench.progress import BenchLines, BenchProgress
+
+    def log(line):
+        print(line, flush=True)
+
+    if args.verbose:
+        return BenchLines(log, keras_verbose=2)
+    return BenchProgress() if sys.stdout.isatty() else BenchLines(log, keras_verbose=0)
 
 
 def _bench(args):
@@ -344,7 +394,7 @@ def _bench(args):
             print(f"{run.name:45s} {budget} hidden_dim={c.hidden_dim} num_layers={c.num_layers} "
                   f"task_options={json.dumps(c.task_options, sort_keys=True)}")
         return
-    result = run_bench(suite, out, log=lambda line: print(line, flush=True), command=["kerasllm", *sys.argv[1:]])
+    result = run_bench(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args))
     if result.failed and len(result.failed) == len(result.outcomes):
         from kerasllm.errors import TrainingError
 
@@ -363,23 +413,51 @@ def _report(args):
 
 
 def _archs(args):
-    from kerasllm.models.backbone import BACKBONES
-
-    for name in BACKBONES.names():
-        print(f"{name:12s} {_summary(BACKBONES.get(name))}")
+    for name, summary in _listed("architecture", catalog.ARCHITECTURES):
+        print(f"{name:12s} {summary}")
 
 
 def _tasks(args):
-    from kerasllm.data.base import TASKS
+    for name, kind, metric, summary in _listed("task", catalog.TASKS):
+        print(f"{name:20s} {kind:15s} {metric:15s} {summary}")
 
-    for name in TASKS.names():
-        cls = TASKS.get(name)
-        info = cls.info
-        print(f"{name:20s} {info.kind:15s} {info.metric:15s} {_summary(cls)}")
+
+def _listed(kind, built_in):
+    """The catalog's entries, then any registered in this process since (when the registry is loaded)."""
+    entries = list(built_in)
+    registry = _loaded_registry(kind)
+    for name in registry.names() if registry is not None else ():
+        if name not in catalog.names(kind):
+            cls = registry.get(name)
+            entries.append((name, _summary(cls)) if kind == "architecture" else
+                           (name, cls.info.kind, cls.info.metric, _summary(cls)))
+    return entries
 
 
 def _summary(obj):
     return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+
+
+# --- names before anything heavy: the catalog of built-ins, import paths, and what this process registered ---
+_REGISTRIES = {"architecture": ("kerasllm.models.backbone", "BACKBONES"), "task": ("kerasllm.data.base", "TASKS")}
+
+
+def _loaded_registry(kind):
+    """The registry of `kind` if its module is already imported (by a test, or a script that registered
+    its own classes before calling `main`), else None: the CLI never imports it just to check a name."""
+    module_name, attribute = _REGISTRIES[kind]
+    module = sys.modules.get(module_name)
+    return getattr(module, attribute, None) if module is not None else None
+
+
+def _check_name(kind, name):
+    """Refuses an unknown architecture or task name with the registry's message; import paths pass."""
+    from kerasllm.imports import is_import_path
+
+    if is_import_path(name):
+        return  # a user's file.py:Class: the library imports and checks it
+    registry = _loaded_registry(kind)
+    catalog.check_name(kind, name, also=registry.names() if registry is not None else ())
 
 
 def _usage_error(message):
@@ -388,8 +466,79 @@ def _usage_error(message):
     return ConfigError(message)
 
 
+# --- TensorFlow's start-up chatter -------------------------------------------------------------------------
+# TensorFlow's shared libraries (libtensorflow_framework and again _pywrap_profiler_plugin, each with its own
+# copy) log from their static initializers, before absl::InitializeLog() has run. Until then absl writes every
+# message to stderr whatever its severity, so TF_CPP_MIN_LOG_LEVEL, which filters later messages, cannot hide
+# "WARNING: All log messages before absl::InitializeLog() ...", the oneDNN note (port.cc) and "Could not find
+# cuda drivers" (cudart_stub.cc). TF_ENABLE_ONEDNN_OPTS=0 would drop only the oneDNN line, and change the
+# numerics. So the CLI imports TensorFlow once with stderr's file descriptor pointed at a temporary file, then
+# writes back every line except C++ log lines below TF_CPP_MIN_LOG_LEVEL (and absl's note about them).
+_ABSL_NOTE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_CPP_LOG_LINE = re.compile(r"([IWEF])\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
+_SEVERITIES = "IWEF"  # TF_CPP_MIN_LOG_LEVEL 1 hides I, 2 also W, 3 also E
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow (which Keras and the data pipeline import anyway) without its start-up lines."""
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+        sys.stderr.flush()
+        saved = os.dup(2) if level > 0 else None  # 0: the user asked for every message
+    except (OSError, ValueError):  # no usable stderr descriptor, or a level that is not a number
+        saved = None
+    if saved is None:
+        _import_tensorflow()
+        return
+    import faulthandler
+
+    handler_was_on = faulthandler.is_enabled()
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        faulthandler.enable(saved)  # a crash inside the import still reports to the real stderr
+        try:
+            _import_tensorflow()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            if handler_was_on:
+                faulthandler.enable()
+            else:
+                faulthandler.disable()
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not _is_chatter(line, level)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def _import_tensorflow():
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # the import that needs it raises the error where it belongs
+
+
+def _is_chatter(line, level):
+    match = _CPP_LOG_LINE.match(line)
+    if match:
+        return _SEVERITIES.index(match.group(1)) < level
+    return line.rstrip("\n") == _ABSL_NOTE
+
+
+def _quiet_python_loggers(verbose):
+    """TensorFlow's, absl's and JAX's Python warnings (tf.function retracing between bench runs, ...) stay
+    off stderr unless --verbose; their errors still show."""
+    if not verbose:
+        for name in ("tensorflow", "absl", "jax"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off stderr
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ logging: fatal errors only
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse leaves key=value settings that come after an option unparsed
@@ -399,6 +548,11 @@ def main(argv=None):
     from kerasllm.errors import KerasLLMError
 
     try:
+        if getattr(args, "check", None) is not None:
+            args.check(args)  # names and settings, before the import below takes seconds
+        if not getattr(args, "light", False):
+            _import_tensorflow_quietly()
+            _quiet_python_loggers(getattr(args, "verbose", False))
         code = args.run(args)  # None means success; `kerasllm lab check` returns 1 when a check fails
     except KerasLLMError as error:
         print(f"kerasllm {args.command}: error: {_one_line(error)}", file=sys.stderr)

@@ -3,6 +3,16 @@
 Every exception the CLI turns into a one-line message with exit code 2 derives from
 `KerasLLMError`. Library code raises the most specific subclass and words the message
 as "what is wrong. How to fix it."
+
+Example:
+>>> import kerasllm as kl
+>>> try:
+...     kl.models.get_backbone("lstmm", vocab_size=10, hidden_dim=8, num_layers=1)
+... except kl.errors.UnknownNameError as error:
+...     print(error)
+Unknown architecture 'lstmm'. Did you mean 'lstm'? Known: bow, rnn, gru, lstm, cnn, transformer.
+>>> issubclass(kl.errors.UnknownNameError, (kl.errors.ConfigError, KeyError, kl.errors.KerasLLMError))
+True
 """
 
 

@@ -352,15 +352,6 @@ def test_text_samples_read_on_from_the_prompt_with_a_word_tokenizer():
     assert set(words) <= set(tokenizer.vocabulary)
 
 
-def test_text_samples_docstring_example_runs():
-    import doctest
-
-    from kerasllm.bench import text_samples
-
-    result = doctest.testmod(text_samples)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_train_with_a_runs_config_reproduces_its_metrics(bench, tmp_path, capsys):
     out, _, _ = bench
     run = out / "mqar@pairs4" / "gru" / "seed0"
@@ -379,9 +370,9 @@ def interrupt_cnn_after_its_first_epoch(monkeypatch):
         def on_epoch_end(self, epoch, logs=None):
             raise KeyboardInterrupt
 
-    def interrupted_fit(self, callbacks=()):
+    def interrupted_fit(self, callbacks=(), **options):
         extra = [Interrupt()] if self.config.arch == "cnn" else []
-        return fit(self, callbacks=[*callbacks, *extra])
+        return fit(self, callbacks=[*callbacks, *extra], **options)
 
     monkeypatch.setattr(Trainer, "fit", interrupted_fit)
 

@@ -276,13 +276,3 @@ def test_a_decoder_compiles_once_and_serves_prompts_of_other_lengths():
     again = decoder([[5, 6, 7, 8, 9], [10, 11, 4], [12, 13, 14]], max_new_tokens=8)
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[2], again[2])
-
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    for name in ("beam", "decode", "samplers", "scoring", "text_files"):
-        module = importlib.import_module(f"kerasllm.generation.{name}")
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, name

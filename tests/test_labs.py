@@ -111,14 +111,3 @@ def test_a_file_that_fails_to_import_is_a_clear_error(tmp_path):
     with pytest.raises(UnknownNameError):
         get_lab("transformer")
 
-
-def test_docstring_examples_of_the_labs_and_teaching_layers_run():
-    import doctest
-    import importlib
-
-    for name in ["kerasllm.labs.reference", "kerasllm.labs.reference.cells",
-                 "kerasllm.labs.reference.scaled_dot_product_attention", "kerasllm.labs.reference.positions",
-                 "kerasllm.labs.reference.causal_conv", "kerasllm.imports", "kerasllm.models.plugins", "kerasllm.labs",
-                 "kerasllm.labs.base", "kerasllm.labs.training", "kerasllm.labs.sampling", "kerasllm.labs.bpe"]:
-        result = doctest.testmod(importlib.import_module(name))
-        assert result.attempted > 0 and result.failed == 0, name

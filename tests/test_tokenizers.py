@@ -1,7 +1,6 @@
 """Tokenizers: lossless round trips (property tests), vocabularies, subword training, save/load, errors."""
 
 import collections
-import doctest
 import re
 
 import keras_hub
@@ -12,7 +11,6 @@ from hypothesis import strategies as st
 
 from kerasllm.errors import ConfigError, DataError, UnknownNameError
 from kerasllm.tokenizers import Tokenizer, get_tokenizer, list_tokenizers
-from kerasllm.tokenizers import base, char, subword, word
 from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
 from kerasllm.tokenizers.subword import BYTE_SYMBOLS, BYTE_TO_UNICODE, GPT2_SPLIT, learn_byte_pair_merges
 from tests.helpers import assert_round_trips
@@ -380,9 +378,3 @@ def test_wordpiece_needs_words():
 def test_bpe_needs_something_to_merge():
     with pytest.raises(DataError, match="no two adjacent bytes to merge. Fit on more text"):
         get_tokenizer("bpe").fit(["x", "y"])
-
-
-@pytest.mark.parametrize("module", [base, char, word, subword])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

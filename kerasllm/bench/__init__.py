@@ -3,12 +3,14 @@
     kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--out DIR]
     kerasllm report OUT [OUT2 ...]
 
-Example:
+Example (what `kerasllm bench --archs gru,transformer --seeds 3` would run; `kerasllm.bench.runner`'s
+example runs a tiny suite):
+>>> import tempfile
 >>> import kerasllm.bench as bench
 >>> suite = bench.select(bench.load_suite("quick"), archs=["gru", "transformer"], seeds=3)
->>> len(bench.plan(suite, "/tmp/out"))
-18
->>> result = bench.run_bench(suite, "/tmp/out")                   # doctest: +SKIP
+>>> runs = bench.plan(suite, tempfile.mkdtemp())
+>>> len(runs), runs[0].name  # 3 cells x 2 architectures x 3 seeds
+(18, 'negation_sentiment/gru/seed0')
 """
 
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget

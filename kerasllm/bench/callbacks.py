@@ -1,10 +1,13 @@
 """Callbacks and probes the bench adds to a Trainer run: a wall-clock budget and peak memory.
 
-Example:
->>> budget = TimeBudget(seconds=60.0, steps_per_epoch=100)
->>> trainer.fit(callbacks=[budget])                      # doctest: +SKIP
->>> budget.stopped, budget.steps_done                    # doctest: +SKIP
-(True, 1234)
+Example (a budget of 0 s stops any `fit` after its first step; the Trainer takes it as `fit(callbacks=[...])`):
+>>> import keras, numpy as np
+>>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> budget = TimeBudget(seconds=0.0)
+>>> _ = model.fit(np.zeros((8, 2)), np.zeros((8, 1)), batch_size=2, epochs=3, verbose=0, callbacks=[budget])
+>>> budget.stopped, budget.steps_done
+(True, 1)
 """
 
 import os

@@ -7,7 +7,14 @@ TensorBoard's run names read `<task>/<arch>/seed<k>/train` and overlay every arc
 LM text samples are not logged: generation is not part of the bench.
 
 Example:
->>> write_hparams(run_dir, {"arch": "gru", "seed": 0}, {"test_accuracy": 0.9}, step=300)  # doctest: +SKIP
+>>> import pathlib, tempfile
+>>> run_dir = pathlib.Path(tempfile.mkdtemp())
+>>> metrics = final_metrics({"test_accuracy": 0.9, "test_seconds": 1.5, "steps": 300})
+>>> metrics
+{'test_accuracy': 0.9}
+>>> write_hparams(run_dir, {"task": "mqar", "arch": "gru", "seed": 0}, metrics, step=300)
+>>> [path.name.endswith(HPARAMS_FILE_SUFFIX) for path in run_dir.iterdir()]
+[True]
 """
 
 import math

@@ -7,6 +7,15 @@
 - `metric_vs_throughput.png`: test metric against training throughput (tokens/s).
 
 Every file is written atomically (temporary file, then rename).
+
+Example (rows as `kerasllm.bench.collect_rows` gives them; a curve is `(step, seconds, value)` points):
+>>> import pathlib, tempfile
+>>> rows = [{"task": "mqar@pairs4", "arch": arch, "headline_metric": "token_accuracy",
+...          "curve": [(100, 2.0, start), (200, 4.0, start + 0.2)]} for arch, start in [("gru", 0.5), ("cnn", 0.3)]]
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> path = learning_curves(rows, "mqar@pairs4", folder / f"curves_{safe_name('mqar@pairs4')}.png")
+>>> path.name, path.read_bytes()[:4]
+('curves_mqar@pairs4.png', b'\x89PNG')
 """
 
 import math

@@ -2,9 +2,18 @@
 ranked by the headline metric, mean +- std over seeds, with Welch's t-test between the best two),
 and the plots; `report()` rebuilds all of them from one or several bench folders.
 
-Example:
->>> outputs = report(["runs/quick/20261122-101500"])              # doctest: +SKIP
->>> print(outputs.markdown)                                       # doctest: +SKIP
+Example (the report of a bench folder holding one 2-step run):
+>>> import pathlib, tempfile
+>>> from kerasllm.training import Trainer
+>>> bench_dir = pathlib.Path(tempfile.mkdtemp())
+>>> _ = Trainer({"task": "mqar", "arch": "bow", "steps": 2, "hidden_dim": 8, "num_layers": 1, "jit_compile": False,
+...              "task_options": {"num_train": 32, "num_validation": 8, "num_test": 8}},
+...             run_dir=bench_dir / "mqar" / "bow" / "seed0").fit(verbose=0)
+>>> outputs = report([bench_dir])
+>>> outputs.out == bench_dir, outputs.csv.name, outputs.markdown_path.name, len(outputs.plots)
+(True, 'results.csv', 'results.md', 3)
+>>> print(outputs.markdown.splitlines()[6])
+## mqar: test token_accuracy (higher is better)
 """
 
 import csv

@@ -5,10 +5,16 @@ A bench folder holds ``<task>/<arch>/seed<k>/`` run directories. Each row comes 
 per-validation history: learning curves, throughput) and `bench.json`, the bench's own record of
 the run (status and error, peak memory, steps actually done under a time budget, sizing).
 
-Example:
->>> rows = collect_rows("runs/quick/20261122-101500")            # doctest: +SKIP
->>> rows[0]["task"], rows[0]["arch"], rows[0]["status"]         # doctest: +SKIP
-('negation_sentiment', 'bow', 'ok')
+Example (a run directory with its config.json but no metrics.json yet is "unfinished"; `kerasllm.bench`'s
+example has finished runs):
+>>> import json, pathlib, tempfile
+>>> from kerasllm.config import TrainConfig
+>>> bench_dir = pathlib.Path(tempfile.mkdtemp())
+>>> run_dir = bench_dir / "mqar@pairs4" / "gru" / "seed0"
+>>> run_dir.mkdir(parents=True)
+>>> _ = (run_dir / "config.json").write_text(json.dumps(TrainConfig(task="mqar", arch="gru").to_dict()))
+>>> [(row["task"], row["arch"], row["seed"], row["status"], row["headline_metric"]) for row in collect_rows(bench_dir)]
+[('mqar@pairs4', 'gru', 0, 'unfinished', 'token_accuracy')]
 """
 
 import math

@@ -6,9 +6,14 @@ with the same OUT resumes: finished runs (those with a metrics.json) are reused 
 unfinished ones resume from their last checkpoint, failed ones are retried. At the end the runner
 writes results.csv, results.md, plots/ and prints the table.
 
-Example:
->>> from kerasllm.bench import load_suite, run_bench
->>> result = run_bench(load_suite("quick"), "runs/quick/mine")    # doctest: +SKIP
+Example (a tiny suite: one cell, one architecture, two steps; `load_suite("quick")` is the real one):
+>>> from kerasllm.bench import Cell, Suite, run_bench
+>>> from kerasllm.bench.progress import BenchLines
+>>> suite = Suite(name="tiny", archs=("bow",), settings={"hidden_dim": 8, "num_layers": 1, "steps": 2},
+...               cells=[Cell("mqar", task_options={"num_train": 32, "num_validation": 16, "num_test": 16})])
+>>> result = run_bench(suite, "bench-out", display=BenchLines(log=lambda line: None, keras_verbose=0))
+>>> [(outcome.name, outcome.status) for outcome in result.outcomes]
+[('mqar/bow/seed0', 'ok')]
 """
 
 import dataclasses
@@ -20,12 +25,15 @@ import traceback
 
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
 from kerasllm.bench.hparams import HPARAMS_FILE_SUFFIX, final_metrics, hparams_of, write_hparams
+from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
 from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
 from kerasllm.bench.sizing import Sizer
 from kerasllm.bench.suite import plan
 from kerasllm.bench.text_samples import write_text_samples
 from kerasllm.errors import RunDirectoryError
+from kerasllm.training.progress import clock as _clock
+from kerasllm.training.progress import tokens_per_step
 from kerasllm.training.run_dir import read_json, write_json_atomic
 
 SIZING_FILE = "sizing.json"
@@ -39,12 +47,6 @@ def default_bench_path(suite_name, root="runs"):
     while candidate.exists():
         candidate, n = base.with_name(f"{stamp}-{n}"), n + 1
     return candidate
-
-
-def _clock(seconds):
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 @dataclasses.dataclass
@@ -90,8 +92,9 @@ def _write_manifest(out, suite, runs, command):
 
 
 class _Runner:
-    def __init__(self, suite, out):
+    def __init__(self, suite, out, display=None):
         self.suite, self.out = suite, out
+        self.display = display or BenchLines()
         self.sizer = Sizer() if suite.params else None
         self.sizing_path = out / SIZING_FILE
         self.sizings = read_json(self.sizing_path) if self.sizing_path.is_file() else {}
@@ -155,7 +158,9 @@ class _Runner:
                 spent = read_json(state_path).get("train_seconds", 0.0) if state_path.is_file() else 0.0
                 budget = TimeBudget(self.suite.time_budget, spent=spent, steps_per_epoch=steps_per_epoch)
                 callbacks.append(budget)
-            metrics = trainer.fit(callbacks=callbacks)
+            callbacks += self.display.fit_callbacks(
+                trainer.info.metric, tokens_per_step(trainer.encoded("train"), config.batch_size))
+            metrics = trainer.fit(callbacks=callbacks, verbose=self.display.keras_verbose)
         stopped = bool(budget and budget.stopped)
         steps = budget.steps_done if stopped else metrics["steps"]
         record = {
@@ -212,18 +217,22 @@ class _Runner:
         return RunOutcome(run.name, status, time.perf_counter() - start, metric, metrics.get(f"test_{metric}"))
 
 
-def run_bench(suite, out, log=print, command=None):
+def run_bench(suite, out, log=print, command=None, display=None):
     """Runs (or resumes) every run of `suite` into `out`, then writes and prints the report.
 
     Args:
         suite: a `Suite` (after `select` for command-line choices).
         out: the bench folder.
-        log: function that prints one progress line.
+        log: function that prints one line (progress and the report), when `display` is not given.
         command: the command line to record in manifest.json (default: sys.argv).
+        display: how progress is shown (see kerasllm/bench/progress.py): `BenchLines(log, keras_verbose)`
+            prints a line per run (the default, with Keras' per-epoch lines), `BenchProgress()` draws one
+            live display. All lines, the report included, go through it.
 
     Returns:
         `BenchResult` with this invocation's outcome per run and the report.
     """
+    display = display or BenchLines(log)
     out = pathlib.Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -231,35 +240,38 @@ def run_bench(suite, out, log=print, command=None):
         raise RunDirectoryError(f"Cannot create the bench folder {out}: {e.strerror}. Choose a writable --out.")
     runs = plan(suite, out)
     _write_manifest(out, suite, runs, command)
-    runner = _Runner(suite, out)
-    log(f"bench '{suite.name}': {len(runs)} runs into {out}")
+    runner = _Runner(suite, out, display)
+    display.log(f"bench '{suite.name}': {len(runs)} runs into {out}")
     outcomes, started, trained_seconds, trained = [], time.perf_counter(), 0.0, 0
-    for index, run in enumerate(runs, 1):
-        prefix = f"[{index:{len(str(len(runs)))}d}/{len(runs)}] {run.name}"
-        if not (run.path / "metrics.json").is_file():
-            log(f"{prefix}: training ...")
-        outcome = runner.run_one(run)
-        outcomes.append(outcome)
-        if outcome.status != "reused":
-            trained_seconds += outcome.seconds
-            trained += 1
-        remaining = sum(1 for r in runs[index:] if not (r.path / "metrics.json").is_file())
-        eta = trained_seconds / trained * remaining if trained else 0.0
-        if outcome.status == "failed":
-            what = f"FAILED: {outcome.error}"
-        else:
-            value = "-" if outcome.value is None else f"{outcome.value:.4g}"
-            what = f"{'reused (finished earlier)' if outcome.status == 'reused' else 'done'} " \
-                   f"test {outcome.metric}={value}"
-        log(f"{prefix}: {what} | {outcome.seconds:.1f}s | elapsed {_clock(time.perf_counter() - started)} "
-            f"| ETA {_clock(eta)}")
+    with display:
+        display.bench_started(len(runs))
+        for index, run in enumerate(runs, 1):
+            prefix = f"[{index:{len(str(len(runs)))}d}/{len(runs)}] {run.name}"
+            if not (run.path / "metrics.json").is_file():
+                display.run_started(run.name, f"{prefix}: training ...")
+            outcome = runner.run_one(run)
+            outcomes.append(outcome)
+            if outcome.status != "reused":
+                trained_seconds += outcome.seconds
+                trained += 1
+            remaining = sum(1 for r in runs[index:] if not (r.path / "metrics.json").is_file())
+            eta = trained_seconds / trained * remaining if trained else 0.0
+            if outcome.status == "failed":
+                what = f"FAILED: {outcome.error}"
+            else:
+                value = "-" if outcome.value is None else f"{outcome.value:.4g}"
+                what = f"{'reused (finished earlier)' if outcome.status == 'reused' else 'done'} " \
+                       f"test {outcome.metric}={value}"
+            display.run_finished(f"{prefix}: {what} | {outcome.seconds:.1f}s | elapsed "
+                                 f"{_clock(time.perf_counter() - started)} | ETA {_clock(eta)}",
+                                 eta if trained or not remaining else None)
     rows = collect_rows(out)
     outputs = write_report(rows, out, title=f"Benchmark '{suite.name}'", sources=[str(out)])
-    log("")
-    log(outputs.markdown)
-    log(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {out / 'plots'}")
+    display.log("")
+    display.log(outputs.markdown)
+    display.log(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {out / 'plots'}")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
-        log(f"{len(failed)} of {len(runs)} runs failed (errors above and in results.md); rerun the same "
-            "command to retry them.")
+        display.log(f"{len(failed)} of {len(runs)} runs failed (errors above and in results.md); rerun the same "
+                    "command to retry them.")
     return BenchResult(out, outcomes, outputs)

@@ -1,9 +1,14 @@
 """Opening a finished language-model run for generation and scoring (no dataset needed).
 
-Example:
->>> run = load_language_model("runs/shakespeare-lstm")                      # doctest: +SKIP
->>> run.max_length                                                          # doctest: +SKIP
-128
+Example (a 2-step run of the generated `mqar` task, whose model is a causal LM):
+>>> import tempfile
+>>> from kerasllm.training import Trainer
+>>> run_dir = tempfile.mkdtemp() + "/run"
+>>> _ = Trainer({"task": "mqar", "arch": "bow", "steps": 2, "hidden_dim": 8, "num_layers": 1, "jit_compile": False,
+...              "task_options": {"num_train": 32, "num_validation": 8, "num_test": 8}}, run_dir=run_dir).fit(verbose=0)
+>>> run = load_language_model(run_dir)
+>>> run.config.task, type(run.lm).__name__, run.max_length
+('mqar', 'CausalLM', 27)
 """
 
 import dataclasses

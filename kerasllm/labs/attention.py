@@ -10,6 +10,12 @@ return_attention_scores=False)` with x `(batch, T, hidden_dim)`; four Dense proj
 `build`, so the weights are, in order, query kernel `(hidden_dim, hidden_dim)` and bias, key, value,
 then the output kernel `(hidden_dim, hidden_dim)` and bias; heads of width `hidden_dim // num_heads`.
 Checked against `keras.layers.MultiHeadAttention(num_heads, key_dim=hidden_dim // num_heads)`.
+
+Example (the reference solution of lab 04 passes every check):
+>>> from kerasllm.labs.reference import ScaledDotProductAttention
+>>> report = ScaledDotProductAttentionLab().run(ScaledDotProductAttention, "reference", train=False)
+>>> report.passed, len(report.results)
+(True, 7)
 """
 
 import math

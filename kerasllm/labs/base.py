@@ -19,6 +19,7 @@ FAIL  returns a positive number: return a number above 0
 """
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -195,8 +196,6 @@ def weights_without_gradient(model, inputs, layers):
 
 def check_config_round_trip(obj, required):
     """Fails unless `get_config` is JSON with the `required` keys and `from_config` rebuilds it."""
-    import json
-
     config = obj.get_config()
     missing = [key for key in required if key not in config]
     if missing:

@@ -12,9 +12,16 @@ right and without overlap, is replaced by the joined symbol. With no pair left i
 
 import collections
 
+from kerasllm.data.base import get_task
 from kerasllm.labs.base import Lab, LabFailure, check, register_lab
 from kerasllm.tokenizers.base import SPECIAL_TOKENS
-from kerasllm.tokenizers.subword import BYTE_SYMBOLS, BYTE_TO_UNICODE, GPT2_SPLIT, learn_byte_pair_merges
+from kerasllm.tokenizers.subword import (
+    BYTE_SYMBOLS,
+    BYTE_TO_UNICODE,
+    GPT2_SPLIT,
+    BytePairTokenizer,
+    learn_byte_pair_merges,
+)
 
 VOCABULARY_SIZE = 300
 
@@ -95,8 +102,6 @@ def learn_merges(merger, texts, vocabulary_size):
 
 
 def _texts():
-    from kerasllm.data.base import get_task
-
     task = get_task("negation_sentiment", num_train=200, num_validation=50, num_test=10)
     return list(task.train_texts()), task
 
@@ -172,8 +177,6 @@ class BytePairLab(Lab):
 
     @check("your merges tokenize the task: kerasllm's bpe tokenizer built from them round-trips the text")
     def trains(self):
-        from kerasllm.tokenizers.subword import BytePairTokenizer
-
         texts, task = _texts()
         vocabulary, merges = learn_merges(self.cls(), texts, VOCABULARY_SIZE)
         tokenizer = BytePairTokenizer(vocabulary_size=len(vocabulary), vocabulary=vocabulary, merges=merges)

@@ -4,6 +4,14 @@ Convention: `Class(kernel_size=3, dilation_rate=1)`, called as `layer(x, padding
 `(batch, T, channels)`; weights `kernel` `(kernel_size, channels, channels)` and `bias` `(channels,)`
 (as `keras.layers.Conv1D`); output `x + relu(causal_conv(x * mask))`, where tap `kernel_size - 1` reads
 step t and tap j reads step `t - (kernel_size - 1 - j) * dilation_rate`.
+
+Example (the reference solution passes every check):
+>>> from kerasllm.labs.reference import CausalConvBlock
+>>> report = CausalConvLab().run(CausalConvBlock, "kerasllm.labs.reference:CausalConvBlock", train=False)
+>>> print(report.lines()[2])
+PASS  causal: the output at t never depends on t + 1
+>>> report.passed
+True
 """
 
 import keras

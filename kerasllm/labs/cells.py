@@ -4,6 +4,14 @@ Convention: the class is built as `Class(units)`, follows the Keras cell protoco
 (`call(inputs, states) -> (output, new_states)`, `state_size`, `output_size`) and has the weights of
 `keras.layers.SimpleRNNCell` / `LSTMCell` / `GRUCell` with the same names, shapes and order
 (`kernel`, `recurrent_kernel`, `bias`).
+
+Example (`kerasllm lab check gru FILE.py:Class` runs `GRULab`; an LSTM cell fails its first check, with a hint):
+>>> from kerasllm.labs.reference import LSTMCell
+>>> report = GRULab().run(LSTMCell, "kerasllm.labs.reference:LSTMCell", train=False)
+>>> report.passed
+False
+>>> print(report.lines()[0])  # doctest: +ELLIPSIS
+FAIL  built as Class(units) with the Keras cell protocol: state_size is [6, 6], expected 6 (the state is h): ...
 """
 
 import json

@@ -6,13 +6,16 @@ nucleus is the smallest set of most likely tokens whose probabilities sum to at 
 that crosses `p` is kept); the next token is drawn from it in proportion to the probabilities.
 """
 
+import tempfile
+
 import keras
 import keras_hub
 import numpy as np
 from keras import ops
 
 from kerasllm.labs.base import Lab, LabFailure, check, register_lab, to_numpy
-from kerasllm.labs.training import TINY_RUN, quiet
+from kerasllm.labs.training import TINY_RUN
+from kerasllm.training import Trainer
 
 ROWS = 4000  # draws per distribution for the frequency checks
 # An unsorted distribution: a sampler that assumes sorted input fails.
@@ -182,14 +185,10 @@ class SamplingLab(Lab):
 
     @check("generates from a causal LM trained briefly through the Trainer (selective_copy)")
     def trains(self):
-        import tempfile
-
-        from kerasllm.training import Trainer
-
         config = {**TINY_RUN, "task": "selective_copy", "arch": "gru", "arch_options": {}}
-        with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder, quiet():
+        with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder:
             trainer = Trainer(config, run_dir=f"{folder}/run")
-            trainer.fit()
+            trainer.fit(verbose=0)
         lm, vocabulary = trainer.model, trainer.tokenizer.vocabulary_size
         prompt = np.zeros((2, 12), "int32")
         prompt[:, :4] = trainer.encoded("test").token_ids[:2, :4]

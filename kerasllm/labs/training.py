@@ -6,11 +6,10 @@ Example:
 {'cell': 'my_cell.py:MyCell'}
 """
 
-import contextlib
-import io
 import tempfile
 
 from kerasllm.labs.base import finite_metrics
+from kerasllm.training import Trainer
 
 #: A tiny classification run on the built-in negation task: a few seconds on a laptop CPU.
 TINY_RUN = {"task": "negation_sentiment", "hidden_dim": 16, "num_layers": 1, "batch_size": 16, "steps": 8,
@@ -25,14 +24,7 @@ def tiny_config(arch, **arch_options):
 
 def train_briefly(config):
     """Fits `config` into a temporary run directory; returns the metrics or raises `LabFailure`."""
-    from kerasllm.training import Trainer
-
-    with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder, quiet():
-        metrics = Trainer(config, run_dir=f"{folder}/run").fit()
+    with tempfile.TemporaryDirectory(prefix="kerasllm-lab-") as folder:
+        metrics = Trainer(config, run_dir=f"{folder}/run").fit(verbose=0)
     finite_metrics(metrics, ["validation_loss", "test_loss"])
     return metrics
-
-
-def quiet():
-    """Keeps Keras' per-epoch progress lines out of the checker's report."""
-    return contextlib.redirect_stdout(io.StringIO())

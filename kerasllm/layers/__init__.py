@@ -2,6 +2,14 @@
 
 The from-scratch reference layers of the labs (the RNN cells, scaled dot-product attention, the sinusoidal
 encoding, the causal conv block) are in `kerasllm.labs.reference`.
+
+Example (the front end, then one Transformer block, as the `transformer` backbone stacks them):
+>>> import numpy as np
+>>> from kerasllm.layers import TextEmbedding, TransformerBlock
+>>> ids = np.array([[5, 6, 7, 0]])
+>>> x = TextEmbedding(vocab_size=20, hidden_dim=8)(ids)
+>>> tuple(TransformerBlock(num_heads=2, causal=True)(x, padding_mask=ids != 0).shape)
+(1, 4, 8)
 """
 
 from kerasllm.layers.attention import MultiHeadSelfAttention

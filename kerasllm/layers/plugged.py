@@ -7,9 +7,11 @@ some constructor arguments replaced (each recurrent layer's `units`, each block'
 
 Example:
 >>> import keras
->>> config = plugged_config(keras.layers.GRUCell, "cell", lambda cls: cls(8))
->>> config["class_name"]
-'GRUCell'
+>>> class DocCell(keras.layers.GRUCell):  # a user's cell
+...     pass
+>>> config = plugged_config(DocCell, "cell", lambda cls: cls(8))
+>>> config["class_name"], config["registered_name"]
+('DocCell', 'kerasllm_user>DocCell')
 >>> plugged_layer(config, "cell", units=4).units
 4
 """

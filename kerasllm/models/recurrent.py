@@ -221,8 +221,9 @@ class GRUBackbone(RecurrentBackbone):
 
 @register_backbone("lstm")
 class LSTMBackbone(RecurrentBackbone):
-    """Stacked LSTMs ([Hochreiter & Schmidhuber, 1997](https://doi.org/10.1162/neco.1997.9.8.1735);
-    `keras.layers.LSTM`).
+    """Stacked LSTMs ([Hochreiter & Schmidhuber, 1997]; `keras.layers.LSTM`).
+
+    Reference: https://doi.org/10.1162/neco.1997.9.8.1735
 
     Same arguments as `RecurrentBackbone`.
 

@@ -4,10 +4,17 @@
 mode on, checked against the config), and needs no dataset; `FinishedRun.evaluate(split)` opens the task's
 data only when asked.
 
-Example:
->>> run = open_run("runs/quick/20261122-101500/mqar@pairs4/lstm/seed0")     # doctest: +SKIP
->>> run.evaluate("test")["accuracy"]                                        # doctest: +SKIP
-0.97
+Example (a 2-step run on a tiny generated task, then opened again):
+>>> import tempfile
+>>> from kerasllm.training import Trainer
+>>> run_dir = tempfile.mkdtemp() + "/run"
+>>> _ = Trainer({"task": "mqar", "arch": "bow", "steps": 2, "hidden_dim": 8, "num_layers": 1, "jit_compile": False,
+...              "task_options": {"num_train": 32, "num_validation": 8, "num_test": 8}}, run_dir=run_dir).fit(verbose=0)
+>>> run = open_run(run_dir)
+>>> run.config.arch, type(run.model).__name__, type(run.tokenizer).__name__
+('bow', 'CausalLM', 'WordTokenizer')
+>>> 0.0 <= run.evaluate("test")["token_accuracy"] <= 1.0
+True
 """
 
 import dataclasses

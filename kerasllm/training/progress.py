@@ -5,12 +5,17 @@ one `rich` bar that updates in place and prints each validation above it; `live=
 validation lines, plain text for logs, CI and pipes. Pass it with `verbose=0`, so Keras' own progress
 lines are off.
 
-Example:
->>> from kerasllm.training.progress import StepProgress, tokens_per_step
->>> with StepProgress(metric=trainer.info.metric, live=False,                      # doctest: +SKIP
-...                   tokens_per_step=tokens_per_step(trainer.encoded("train"), 32)) as progress:
-...     trainer.fit(callbacks=[progress], verbose=0)
-step 80/400  loss 2.3012  val_loss 2.2875  val_token_accuracy 0.1820  10,914 tokens/s
+Example (with the Trainer: `StepProgress(metric=trainer.info.metric, tokens_per_step=tokens_per_step(
+trainer.encoded("train"), batch_size), live=sys.stdout.isatty())`, then `trainer.fit(callbacks=[it], verbose=0)`):
+>>> import keras, numpy as np
+>>> from kerasllm.training.progress import StepProgress
+>>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> with StepProgress(live=False) as progress:
+...     history = model.fit(np.zeros((8, 2)), np.zeros((8, 1)), batch_size=4, epochs=2, callbacks=[progress],
+...                         verbose=0)
+step 2/4  loss 0.0000
+step 4/4  loss 0.0000
 """
 
 import sys
@@ -21,9 +26,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-_MISSING = object()
-
-
 def tokens_per_step(encoded, batch_size):
     """Average real (non-pad) input tokens in one training batch, as the Trainer counts them."""
     return encoded.num_input_tokens / encoded.num_examples * batch_size
@@ -33,10 +35,9 @@ def validation_line(step, total, logs, metric=None):
     """`step 80/400  loss 2.3012  val_loss 2.2875  val_accuracy 0.5120  10,914 tokens/s` from an epoch's logs."""
     parts = [f"step {step}/{total}"]
     names = ["loss", "val_loss"] + ([f"val_{metric}"] if metric else [])
-    for name in names:
-        value = logs.get(name, _MISSING)
-        if value is not _MISSING:
-            parts.append(f"{name} {float(value):.4f}")
+    for name in dict.fromkeys(names):
+        if logs.get(name) is not None:
+            parts.append(f"{name} {float(logs[name]):.4f}")
     if logs.get("tokens_per_second") is not None:
         parts.append(f"{float(logs['tokens_per_second']):,.0f} tokens/s")
     return "  ".join(parts)
@@ -50,7 +51,7 @@ class EtaColumn(ProgressColumn):
             deadline = task.fields["deadline"]
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         else:
-            remaining = None if task.finished else task.time_remaining
+            remaining = 0.0 if task.finished else task.time_remaining
         return Text("ETA -:--" if remaining is None else f"ETA {clock(remaining)}", style="progress.remaining")
 
 

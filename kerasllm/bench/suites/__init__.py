@@ -5,4 +5,12 @@
 - `classification`: SST-2, IMDB, AG News (needs `--data-dir` or a network connection).
 - `lm`: Tiny Shakespeare (bits per character), Penn Treebank and WikiText-2 (perplexity).
 - `diagnostics`: MQAR, ListOps and selective copying at growing sequence lengths, one cell each.
+
+Example:
+>>> from kerasllm.bench import list_suites, load_suite
+>>> list_suites()
+['quick', 'classification', 'lm', 'diagnostics']
+>>> suite = load_suite("quick")
+>>> [cell.label for cell in suite.cells], suite.settings["steps"]
+(['negation_sentiment', 'mqar@pairs4', 'selective_copy@len16'], 400)
 """
