@@ -19,7 +19,7 @@ def modules():
 def test_pytest_collects_the_examples_of_the_package():
     import configparser
 
-    ini = configparser.ConfigParser()
+    ini = configparser.ConfigParser(interpolation=None)
     ini.read(PACKAGE.parent / "setup.cfg")
     assert "kerasllm" in ini["tool:pytest"]["testpaths"].split()
     assert "--doctest-modules" in ini["tool:pytest"]["addopts"].split()

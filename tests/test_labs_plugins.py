@@ -225,3 +225,15 @@ def test_bench_takes_a_student_backbone_by_path(tmp_path):
     planned = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert "negation_sentiment/MyBackbone/seed0" in planned.stdout and "negation_sentiment/lstm/seed0" in planned.stdout
+
+
+def test_a_keras_built_in_cell_plugs_in_equals_the_built_in_and_saves(tmp_path):
+    """`cell=keras.layers.GRUCell` (or "keras.layers:GRUCell"): Keras' own classes need no registration."""
+    import keras
+
+    built_in = get_backbone("gru", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=2, causal=True)
+    for cell in (keras.layers.GRUCell, "keras.layers:GRUCell"):
+        plugged = get_backbone("rnn", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=2, causal=True, cell=cell)
+        same_weights(plugged, built_in)
+        np.testing.assert_allclose(outputs(plugged), outputs(built_in), atol=1e-5)
+    assert_round_trips(plugged, tmp_path, inputs={"token_ids": IDS})

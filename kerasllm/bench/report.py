@@ -2,18 +2,20 @@
 ranked by the headline metric, mean +- std over seeds, with Welch's t-test between the best two),
 and the plots; `report()` rebuilds all of them from one or several bench folders.
 
-Example (the report of a bench folder holding one 2-step run):
->>> import pathlib, tempfile
->>> from kerasllm.training import Trainer
->>> bench_dir = pathlib.Path(tempfile.mkdtemp())
->>> _ = Trainer({"task": "mqar", "arch": "bow", "steps": 2, "hidden_dim": 8, "num_layers": 1, "jit_compile": False,
-...              "task_options": {"num_train": 32, "num_validation": 8, "num_test": 8}},
-...             run_dir=bench_dir / "mqar" / "bow" / "seed0").fit(verbose=0)
->>> outputs = report([bench_dir])
->>> outputs.out == bench_dir, outputs.csv.name, outputs.markdown_path.name, len(outputs.plots)
-(True, 'results.csv', 'results.md', 3)
->>> print(outputs.markdown.splitlines()[6])
-## mqar: test token_accuracy (higher is better)
+Example (two bench folders that both hold an unfinished mqar/gru/seed0: merged, the first one's row is kept;
+`kerasllm.bench.runner`'s example reports finished runs):
+>>> import json, pathlib, tempfile
+>>> from kerasllm.config import TrainConfig
+>>> benches = [pathlib.Path(tempfile.mkdtemp()) for _ in range(2)]
+>>> for bench_dir in benches:
+...     run_dir = bench_dir / "mqar" / "gru" / "seed0"
+...     run_dir.mkdir(parents=True)
+...     _ = (run_dir / "config.json").write_text(json.dumps(TrainConfig(task="mqar", arch="gru").to_dict()))
+>>> outputs = report(benches, out=tempfile.mkdtemp())
+>>> len(outputs.rows), len(outputs.dropped), outputs.csv.name, outputs.markdown_path.name
+(1, 1, 'results.csv', 'results.md')
+>>> print(outputs.markdown.splitlines()[-1])
+| mqar/gru/seed0 | unfinished |  |
 """
 
 import csv

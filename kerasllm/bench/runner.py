@@ -7,11 +7,12 @@ unfinished ones resume from their last checkpoint, failed ones are retried. At t
 writes results.csv, results.md, plots/ and prints the table.
 
 Example (a tiny suite: one cell, one architecture, two steps; `load_suite("quick")` is the real one):
+>>> import tempfile
 >>> from kerasllm.bench import Cell, Suite, run_bench
 >>> from kerasllm.bench.progress import BenchLines
 >>> suite = Suite(name="tiny", archs=("bow",), settings={"hidden_dim": 8, "num_layers": 1, "steps": 2},
 ...               cells=[Cell("mqar", task_options={"num_train": 32, "num_validation": 16, "num_test": 16})])
->>> result = run_bench(suite, "bench-out", display=BenchLines(log=lambda line: None, keras_verbose=0))
+>>> result = run_bench(suite, tempfile.mkdtemp(), display=BenchLines(log=lambda line: None, keras_verbose=0))
 >>> [(outcome.name, outcome.status) for outcome in result.outcomes]
 [('mqar/bow/seed0', 'ok')]
 """

@@ -16,6 +16,7 @@ Example:
 4
 """
 
+import importlib
 import inspect
 
 import keras
@@ -53,6 +54,8 @@ def plugged_config(value, option, build):
 def plugged_class(config, option):
     """The class of a serialized plugged layer (it must be defined in this process: imported or registered)."""
     cls = keras.saving.get_registered_object(config.get("registered_name") or config["class_name"])
+    if cls is None and str(config.get("module", "")).split(".")[0] == "keras":  # a Keras built-in layer
+        cls = getattr(importlib.import_module(config["module"]), config["class_name"], None)
     if cls is None:
         raise ConfigError(
             f"This model uses your {option} class '{config['class_name']}', which is not loaded. Import the file "
