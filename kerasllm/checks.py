@@ -70,20 +70,26 @@ def check_keyword_options(target, options, what, setting):
     reject_unknown_keys(options, known, f"{setting} key", where=f" for {what}")
 
 
-def read_settings_file(path, what="settings file"):
+def read_settings_file(path, what="settings file", flag=None):
     """The mapping in a JSON or YAML (`yaml.safe_load`) file, by its extension; one-line errors.
+
+    Args:
+        path: the file.
+        what: what the file is, for the messages ("config file").
+        flag: the option that named the file ("--config"), for the fix of a missing file.
 
     Raises:
         ConfigError: the file is missing, not UTF-8, not valid JSON/YAML, or not a mapping.
     """
     text_path = str(path)
+    sentence = what[:1].upper() + what[1:]
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as error:
-        raise ConfigError(f"Cannot read {what} {text_path}: {error.strerror}. Check the path.") from None
+        raise ConfigError(f"Cannot read {what} {text_path}: {error.strerror}. Check the {flag + ' ' if flag else ''}path.") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{what} {text_path} is not UTF-8 text (byte {error.start}). Save it as UTF-8.") from None
+        raise ConfigError(f"{sentence} {text_path} is not UTF-8 text (byte {error.start}). Save it as UTF-8.") from None
     is_yaml = text_path.endswith((".yaml", ".yml"))
     try:
         if is_yaml:
@@ -93,9 +99,9 @@ def read_settings_file(path, what="settings file"):
     except Exception as error:  # yaml and json raise different types; both mean a malformed file
         reason = " ".join(str(error).split())  # yaml's messages span several lines
         raise ConfigError(
-            f"{what} {text_path} is not valid {'YAML' if is_yaml else 'JSON'} ({reason}). "
+            f"{sentence} {text_path} is not valid {'YAML' if is_yaml else 'JSON'} ({reason}). "
             "Fix it: plain `key: value` settings only."
         ) from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{what} {text_path} must hold a mapping of settings, e.g. `arch: lstm`.")
+        raise ConfigError(f"{sentence} {text_path} must hold a mapping of settings, e.g. `arch: lstm`.")
     return values

@@ -338,10 +338,9 @@ def _train(args):
     if args.verbose:
         metrics = trainer.fit(verbose=2)
     else:
-        from kerasllm.training.progress import StepProgress, tokens_per_step
+        from kerasllm.training.progress import StepProgress
 
-        speed = tokens_per_step(trainer.encoded("train"), trainer.config.batch_size)
-        with StepProgress(metric=trainer.info.metric, tokens_per_step=speed, live=sys.stdout.isatty()) as progress:
+        with StepProgress(metric=trainer.info.metric, tokens_per_step=trainer.tokens_per_step, live=sys.stdout.isatty()) as progress:
             metrics = trainer.fit(callbacks=[progress], verbose=0)
     print(json.dumps(metrics, indent=2, sort_keys=True))
 

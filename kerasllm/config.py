@@ -116,7 +116,7 @@ class TrainConfig:
     def from_file(cls, path, trust_code=False):
         """Reads a JSON or YAML (safe_load) file. Reading imports nothing; a file that names code
         (`file.py:Class`, imported when a model is built) is refused unless `trust_code`."""
-        config = cls.from_dict(read_settings_file(path, "Config file"))
+        config = cls.from_dict(read_settings_file(path, "config file", flag="--config"))
         if not trust_code:
             refuse_untrusted(config.import_paths(), path)
         return config

@@ -240,7 +240,7 @@ CASES = [
          setup=file_with("tokenizer.json", '{"name": "word", "config": {"vocab'),
          problem="is not a valid kerasllm tokenizer", fix="Restore the run's own tokenizer.json"),
     Case("evaluate-not-a-run", argv=["evaluate", "{tmp}"], problem="is not a finished kerasllm run",
-         fix="config.json or model.keras missing"),
+         fix="Pass the folder that `kerasllm train` printed"),
     # run directories and disks
     Case("unwritable-out", argv=[*TRAIN, *TINY, "--out", "{locked}/run"], setup=unwritable,
          problem="Cannot write the run directory .*(Permission denied|Operation not permitted)",

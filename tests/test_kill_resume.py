@@ -82,8 +82,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     reference_out, out = tmp_path / "reference", tmp_path / "killed"
     reference = start(reference_out)  # the uninterrupted run, alongside the first attempt
 
-    # 1. SIGKILL from outside in the middle of epoch 2.
-    code, _, _ = kill_when_printed(start(out), f"Epoch 2/{EPOCHS}")
+    # 1. SIGKILL from outside in the middle of epoch 2 (the plain progress line of epoch 1 is printed after its
+    # checkpoint; 64 examples in batches of 16 are 4 steps an epoch).
+    code, _, _ = kill_when_printed(start(out), f"step 4/{4 * EPOCHS} ")
     assert code == -signal.SIGKILL
     assert assert_consistent(out)["epoch"] == 1
 

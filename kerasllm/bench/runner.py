@@ -24,6 +24,8 @@ import pathlib
 import time
 import traceback
 
+import keras
+
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
 from kerasllm.bench.hparams import HPARAMS_FILE_SUFFIX, final_metrics, hparams_of, write_hparams
 from kerasllm.bench.progress import BenchLines
@@ -34,8 +36,8 @@ from kerasllm.bench.suite import plan
 from kerasllm.bench.text_samples import write_text_samples
 from kerasllm.errors import RunDirectoryError
 from kerasllm.training.progress import clock as _clock
-from kerasllm.training.progress import tokens_per_step
-from kerasllm.training.run_dir import read_json, write_json_atomic
+from kerasllm.training import Trainer
+from kerasllm.training.run_dir import manifest, read_json, write_json_atomic
 
 SIZING_FILE = "sizing.json"
 
@@ -76,8 +78,6 @@ class BenchResult:
 
 
 def _write_manifest(out, suite, runs, command):
-    from kerasllm.training.run_dir import manifest
-
     path = out / MANIFEST
     previous = read_json(path) if path.is_file() else {}
     info = manifest(runs[0].config)
@@ -144,8 +144,6 @@ class _Runner:
                       step=steps if steps is not None else metrics.get("steps", 0))
 
     def train(self, run, config, sizing):
-        from kerasllm.training import Trainer
-
         sidecar_path = run.path / SIDECAR
         if sidecar_path.is_file():  # a failed earlier attempt: retry it
             sidecar_path.unlink()
@@ -160,7 +158,7 @@ class _Runner:
                 budget = TimeBudget(self.suite.time_budget, spent=spent, steps_per_epoch=steps_per_epoch)
                 callbacks.append(budget)
             callbacks += self.display.fit_callbacks(
-                trainer.info.metric, tokens_per_step(trainer.encoded("train"), config.batch_size))
+                trainer.info.metric, trainer.tokens_per_step)
             metrics = trainer.fit(callbacks=callbacks, verbose=self.display.keras_verbose)
         stopped = bool(budget and budget.stopped)
         steps = budget.steps_done if stopped else metrics["steps"]
@@ -211,8 +209,6 @@ class _Runner:
                 message = self.record_failure(run, error)
             return RunOutcome(run.name, "failed", time.perf_counter() - start, error=message)
         finally:
-            import keras
-
             keras.backend.clear_session()  # frees the run's graphs and layers before the next one
         metric = metrics["headline_metric"]
         return RunOutcome(run.name, status, time.perf_counter() - start, metric, metrics.get(f"test_{metric}"))

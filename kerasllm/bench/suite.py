@@ -198,7 +198,7 @@ def load_suite(name_or_path):
         return suite
     if path.suffix not in (".json", ".yaml", ".yml"):
         raise ConfigError(f"Suite file {path}: use a .py, .json, .yaml or .yml file.")
-    values = read_settings_file(path, "Suite file")
+    values = read_settings_file(path, "suite file")
     return Suite.from_dict(values)
 
 

@@ -5,8 +5,8 @@ one `rich` bar that updates in place and prints each validation above it; `live=
 validation lines, plain text for logs, CI and pipes. Pass it with `verbose=0`, so Keras' own progress
 lines are off.
 
-Example (with the Trainer: `StepProgress(metric=trainer.info.metric, tokens_per_step=tokens_per_step(
-trainer.encoded("train"), batch_size), live=sys.stdout.isatty())`, then `trainer.fit(callbacks=[it], verbose=0)`):
+Example (with the Trainer: `StepProgress(metric=trainer.info.metric,
+tokens_per_step=trainer.tokens_per_step, live=sys.stdout.isatty())`, then `trainer.fit(callbacks=[it], verbose=0)`):
 >>> import keras, numpy as np
 >>> from kerasllm.training.progress import StepProgress
 >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -25,11 +25,6 @@ import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
-
-def tokens_per_step(encoded, batch_size):
-    """Average real (non-pad) input tokens in one training batch, as the Trainer counts them."""
-    return encoded.num_input_tokens / encoded.num_examples * batch_size
-
 
 def validation_line(step, total, logs, metric=None):
     """`step 80/400  loss 2.3012  val_loss 2.2875  val_accuracy 0.5120  10,914 tokens/s` from an epoch's logs."""
@@ -73,7 +68,7 @@ class StepProgress(keras.callbacks.Callback):
 
     Args:
         metric: the task's headline metric; each validation line shows `val_<metric>` when Keras logs it.
-        tokens_per_step: average input tokens per batch (`tokens_per_step(...)`), for a live tokens/s.
+        tokens_per_step: average input tokens per batch (`Trainer.tokens_per_step`), for a live tokens/s.
             Without it the bar shows tokens/s from the last validation (the Trainer's Throughput).
         live: draw a bar that updates in place (a terminal); False prints plain validation lines only.
         console: the `rich.console.Console` to draw on or print to (default: one on stdout).

@@ -88,6 +88,12 @@ class Trainer:
             self._encoded[split] = encode_split(self.task, split, self.tokenizer, self.max_length)
         return self._encoded[split]
 
+    @property
+    def tokens_per_step(self):
+        """Average real (non-pad) input tokens in one training batch: what tokens/s counts."""
+        train = self.encoded("train")
+        return train.num_input_tokens / train.num_examples * self.config.batch_size
+
     # ---------------------------------------------------------------------------- model
     def compile(self, model, total_steps):
         c = self.config
@@ -141,7 +147,7 @@ class Trainer:
         self.run.write_manifest(c, {"parameters": count_parameters(self.model)})
 
         dataset = training_dataset(train, c.batch_size, c.seed, skip_batches=initial_epoch * steps_per_epoch)
-        tokens_per_step = train.num_input_tokens / train.num_examples * c.batch_size
+        tokens_per_step = self.tokens_per_step
         throughput = Throughput(tokens_per_step)
         monitor, mode = self._monitor()
         checkpointer = Checkpointer(self.run, monitor, mode, state, throughput)
