@@ -13,6 +13,8 @@ Example:
 
 import dataclasses
 import json
+import math
+import os
 import typing
 from typing import Optional
 
@@ -177,15 +179,23 @@ def _coerce(key, value, annotation):
             raise ConfigError(f"{key} must be true or false, got {value!r}.")
         return value
     if base is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if not _is_finite_number(value) or int(value) != value:
             raise ConfigError(f"{key} must be an integer, got {value!r}.")
         return int(value)
     if base is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}.")
+        if not _is_finite_number(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}.")
         return float(value)
     if base is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {value!r}.")
         return dict(value)
+    if isinstance(value, os.PathLike):  # data_dir=pathlib.Path(...)
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}.")
     return value
+
+
+def _is_finite_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
