@@ -508,3 +508,150 @@ def test_a_bench_where_every_run_fails_exits_2(tmp_path, capsys):
     record = json.loads((tmp_path / "d" / "negation_sentiment" / BROKEN / "seed0" / "bench.json").read_text())
     assert record["status"] == "failed" and "Traceback" in record["traceback"]
     assert BROKEN in list_backbones()
+
+
+# ----------------------------------------------------------------------------------- convergence flags
+FLAG_TASK = {"num_train": 64, "num_validation": 32, "num_test": 32}
+
+
+def write_synthetic_run(bench_dir, arch, validation, test, task="negation_sentiment", eval_every=10):
+    """A finished run directory as the Trainer writes it (config.json, metrics.json, checkpoints/state.json),
+    with the given per-validation accuracies and test accuracy; no training."""
+    run = bench_dir / task / arch / "seed0"
+    (run / "checkpoints").mkdir(parents=True)
+    config = TrainConfig(task=task, arch=arch, task_options=FLAG_TASK, steps=eval_every * len(validation),
+                         eval_every=eval_every)
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    best = max(range(len(validation)), key=lambda i: (validation[i], -i)) + 1
+    history = [{"epoch": i + 1, "val_accuracy": v, "val_loss": 1.0 - v, "epoch_seconds": 1.0,
+                "tokens_per_second": 1000.0} for i, v in enumerate(validation)]
+    (run / "checkpoints" / "state.json").write_text(json.dumps({
+        "epoch": len(validation), "last_checkpoint": f"epoch-{len(validation)}.keras",
+        "best_checkpoint": f"best-epoch-{best}.keras", "best": validation[best - 1], "best_epoch": best,
+        "monitor": "val_accuracy", "history": history, "train_seconds": float(len(validation)), "seed_states": []}))
+    (run / "metrics.json").write_text(json.dumps({
+        "validation_accuracy": validation[best - 1], "validation_loss": 0.5, "validation_seconds": 0.1,
+        "test_accuracy": test, "test_loss": 0.5, "test_seconds": 0.1, "task": task, "arch": arch, "seed": 0,
+        "headline_metric": "accuracy", "parameters": 1000, "epochs": len(validation),
+        "steps": eval_every * len(validation), "best_epoch": best, "train_seconds": float(len(validation)),
+        "train_tokens_per_second": 1000.0}))
+    return run
+
+
+def majority_rate(task, options, split="test"):
+    from kerasllm.data import get_task
+
+    labels = list(get_task(task, **options).split(split).labels)
+    return max(labels.count(label) for label in set(labels)) / len(labels)
+
+
+def test_convergence_flags_improving_early_peak_and_too_few_validations(tmp_path):
+    write_synthetic_run(tmp_path, "gru", [0.55, 0.62, 0.70, 0.78, 0.86], test=0.85)  # kept improving
+    write_synthetic_run(tmp_path, "cnn", [0.60, 0.90, 0.86, 0.87, 0.88], test=0.88)  # peaked at step 20
+    write_synthetic_run(tmp_path, "lstm", [0.60, 0.80], test=0.80)                    # too few to judge
+    write_synthetic_run(tmp_path, "rnn", [0.50, 0.51, 0.49, 0.50, 0.50], test=0.50)  # learned nothing
+    write_synthetic_run(tmp_path, "transformer", [0.6, 0.9, 1.0, 1.0, 1.0], test=1.0)  # perfect at step 30
+    rows = {row["arch"]: row for row in collect_rows(tmp_path)}
+    gru, cnn, lstm, rnn, perfect = (rows[a] for a in ("gru", "cnn", "lstm", "rnn", "transformer"))
+    # 5 validations: the last 20% is the last one, which must beat the best before it by more than 0.1%.
+    assert (gru["still_improving"], gru["validations"], gru["best_validation_step"]) == (True, 5, 50)
+    assert gru["recent_gain"] == pytest.approx((0.86 - 0.78) / 0.78)
+    assert (cnn["still_improving"], cnn["best_validation_step"]) == (False, 20)
+    assert cnn["recent_gain"] == pytest.approx((0.88 - 0.90) / 0.90)
+    assert (lstm["still_improving"], lstm["validations"], lstm["recent_gain"]) == (None, 2, None)
+    assert rnn["still_improving"] is False and perfect["still_improving"] is False
+    # at chance: under 5% of the way from the test split's majority-class rate to 1
+    baseline = majority_rate("negation_sentiment", FLAG_TASK)
+    assert all(row["trivial_baseline"] == pytest.approx(baseline) for row in rows.values())
+    assert rnn["at_chance"] is True and gru["at_chance"] is False and perfect["at_chance"] is False
+
+    outputs = report([tmp_path], out=tmp_path / "report")
+    with open(outputs.csv, newline="") as f:
+        csv_rows = {r["arch"]: r for r in csv.DictReader(f)}
+    assert [csv_rows[a]["still_improving"] for a in ("gru", "cnn", "lstm")] == ["True", "False", ""]
+    assert csv_rows["cnn"]["best_validation_step"] == "20" and csv_rows["lstm"]["validations"] == "2"
+    assert csv_rows["rnn"]["at_chance"] == "True" and csv_rows["gru"]["at_chance"] == "False"
+    text = outputs.markdown
+    assert "| gru | 0.85 (still improving) |" in text and "| cnn | 0.88 |" in text
+    assert "| lstm | 0.8 (too few validations) |" in text and "| rnn | 0.5 (at chance) |" in text
+    assert "| transformer | 1 |" in text
+    assert "*still improving*: the best validation accuracy came in the last 20% of the validations" in text
+    assert f"from the trivial baseline {baseline:.4g} (the majority-class rate of the test split)" in text
+
+
+def test_convergence_rule_for_lower_is_better_metrics_and_seeds():
+    from kerasllm.bench.report import Summary, flags
+    from kerasllm.bench.results import at_chance, convergence
+
+    # perplexity falling to the end is still improving; one that rose after its best is not
+    assert convergence([300.0, 200.0, 150.0, 120.0, 100.0], lower_is_better=True).still_improving is True
+    late = convergence([300.0, 100.0, 120.0, 130.0, 99.95], lower_is_better=True)
+    assert late.still_improving is False and late.best_index == 5  # a 0.05% gain is below the 0.1% bar
+    # 10 validations: the last 2 count
+    assert convergence([5, 4, 3, 2.5, 2.4, 2.3, 2.2, 2.1, 2.0, 2.05], lower_is_better=True).still_improving is True
+    assert convergence([], lower_is_better=False).validations == 0
+    # 0.95 of the baseline perplexity is the bar (perfect is 1); bits per char: perfect is 0
+    assert at_chance(680.0, 700.0, "perplexity") is True and at_chance(600.0, 700.0, "perplexity") is False
+    assert at_chance(4.5, 4.8, "bits_per_char") is False and at_chance(4.6, 4.8, "bits_per_char") is True
+    assert at_chance(0.9, None, "accuracy") is None and at_chance(1.0, 1.0, "accuracy") is None
+    rows = [{"still_improving": flag, "validations": 5, "at_chance": False} for flag in (True, False, True)]
+    assert flags(Summary("t", "gru", "accuracy", False, [0.8] * 3, rows)) == ["still improving: 2 of 3 seeds"]
+    one_call = [{"still_improving": None, "validations": 0, "at_chance": False}]  # e.g. tfidf_lr: no history
+    assert flags(Summary("t", "tfidf_lr", "accuracy", False, [0.8], one_call)) == []
+
+
+def test_trivial_baselines_match_hand_counts(shared_data):
+    import collections
+
+    from kerasllm.bench.results import trivial_baseline
+    from kerasllm.data import get_task
+    from kerasllm.tokenizers import get_tokenizer
+
+    # seq2seq: the most frequent test target token at each position (the final eos included)
+    task = get_task("mqar", num_train=64, num_validation=16, num_test=200, num_pairs=4, num_queries=2)
+    tokenizer = get_tokenizer("word", split="whitespace", lowercase=False).fit(task.train_texts())
+    targets = [target.split() + ["<eos>"] for target in task.split("test").targets]
+    by_position = collections.defaultdict(collections.Counter)
+    for target in targets:
+        for position, token in enumerate(target):
+            by_position[position][token] += 1
+    expected = sum(max(c.values()) for c in by_position.values()) / sum(len(t) for t in targets)
+    assert trivial_baseline(task, tokenizer) == pytest.approx(expected)
+    # lm: the test split's own character unigram entropy, per character (an eos after each document)
+    task = get_task("tiny_shakespeare", data_dir=shared_data)
+    tokenizer = get_tokenizer("char").fit(task.train_texts())
+    texts = task.split("test").texts
+    stream = [token for text in texts for token in [*text, "<eos>"]][1:]  # every token after the first is a target
+    counts = np.array(list(collections.Counter(stream).values()), dtype=np.float64) / len(stream)
+    bits = -(counts * np.log2(counts)).sum() * len(stream) / sum(len(text) + 1 for text in texts)
+    assert trivial_baseline(task, tokenizer, max_length=64) == pytest.approx(bits, rel=1e-9)
+
+
+def test_flags_reach_csv_markdown_and_hparams_end_to_end(bench, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    # the module's bench validates twice per run: too few validations to judge, but baselines are set
+    out, _, _ = bench
+    with open(out / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    assert {"still_improving", "validations", "best_validation_step", "at_chance", "trivial_baseline"} <= set(rows[0])
+    assert all(r["still_improving"] == "" and r["validations"] == "2" and r["at_chance"] in ("True", "False")
+               for r in rows)
+    negation = [r for r in rows if r["task"] == "negation_sentiment"]
+    assert float(negation[0]["trivial_baseline"]) == pytest.approx(majority_rate("negation_sentiment", SIZES))
+    assert "too few validations)" in (out / "results.md").read_text()
+    # three validations: judged, and written to HParams as final/still_improving
+    suite = tiny_suite(name="flags", archs=("cnn",), cells=[Cell("negation_sentiment", task_options=SIZES)],
+                       settings={**TINY, "steps": 6})
+    result = run_bench(suite, tmp_path / "e", log=lambda line: None)
+    (row,) = result.report.rows
+    assert row["validations"] == 3 and row["still_improving"] in (True, False)
+    assert row["best_validation_step"] in (2, 4, 6) and row["at_chance"] in (True, False)
+    run = tmp_path / "e" / "negation_sentiment" / "cnn" / "seed0"
+    events = event_accumulator.EventAccumulator(str(run), size_guidance={"tensors": 0})
+    events.Reload()
+    value = float(tensor_util.make_ndarray(events.Tensors("final/still_improving")[-1].tensor_proto))
+    assert value == float(row["still_improving"])
+    line = next(l for l in result.report.markdown.splitlines() if l.startswith("| 1 | cnn |"))
+    assert ("still improving" in line) == row["still_improving"] and ("at chance" in line) == row["at_chance"]

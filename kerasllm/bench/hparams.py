@@ -1,7 +1,10 @@
 """TensorBoard HParams for benchmark runs, so `tensorboard --logdir OUT` can sort and filter them.
 
 Each finished run directory gets one event file at its top level holding the run's hyperparameters
-(`hp.hparams`, the plugin's session data) and its final metrics as scalars tagged `final/<metric>`.
+(`hp.hparams`, the plugin's session data) and its final metrics as scalars tagged `final/<metric>`,
+plus `final/still_improving` (1 or 0, from the run's checkpoints/state.json by the rule of
+`kerasllm.bench.results.convergence`; left out when the run has too few validations to judge). The
+"at chance" flag needs the task's data and is only in results.csv / results.md.
 The Trainer's TensorBoard callback already writes `train/` and `validation/` scalars below it, so
 TensorBoard's run names read `<task>/<arch>/seed<k>/train` and overlay every architecture.
 LM text samples are not logged: generation is not part of the bench.
@@ -18,6 +21,8 @@ Example:
 """
 
 import math
+
+from kerasllm.bench.results import read_run
 
 HPARAMS_FILE_SUFFIX = ".hparams"
 
@@ -48,15 +53,23 @@ def final_metrics(metrics):
     }
 
 
+def convergence_metrics(run_dir):
+    """{"still_improving": 1.0 or 0.0} for the run in `run_dir`; {} when it cannot be judged."""
+    still_improving = read_run(run_dir).get("still_improving")
+    return {} if still_improving is None else {"still_improving": float(still_improving)}
+
+
 def write_hparams(run_dir, hparams, metrics, step=0):
     """Writes the HParams session data and `final/<metric>` scalars into `run_dir`.
 
     Args:
         run_dir: the run directory (TensorBoard treats it as one run).
         hparams: dict of name -> str / int / float / bool.
-        metrics: dict of name -> float, written as scalars tagged `final/<name>` at `step`.
+        metrics: dict of name -> float, written as scalars tagged `final/<name>` at `step`;
+            `final/still_improving` (`convergence_metrics`) is added.
         step: the training step the final metrics belong to.
     """
+    metrics = {**metrics, **convergence_metrics(run_dir)}
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 

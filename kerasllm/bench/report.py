@@ -2,6 +2,11 @@
 ranked by the headline metric, mean +- std over seeds, with Welch's t-test between the best two),
 and the plots; `report()` rebuilds all of them from one or several bench folders.
 
+A metric that is not (yet) a result says so next to it in results.md: "(still improving)" when
+validation was still getting better at the end of training, "(too few validations)" when that cannot
+be judged, "(at chance)" when the test metric is no better than the task's trivial baseline; a legend
+under each table states the rules (`kerasllm.bench.results.convergence`, `at_chance`).
+
 Example (two bench folders that both hold an unfinished mqar/gru/seed0: merged, the first one's row is kept;
 `kerasllm.bench.runner`'s example reports finished runs):
 >>> import json, pathlib, tempfile
@@ -27,7 +32,10 @@ import os
 import pathlib
 
 from kerasllm.bench.plots import write_plots
-from kerasllm.bench.results import COLUMNS, collect_rows, merge_rows, sort_rows
+from kerasllm.bench.results import (
+    BASELINES, CHANCE_MARGIN, COLUMNS, MIN_RELATIVE_GAIN, MIN_VALIDATIONS, PERFECT, RECENT_FRACTION, collect_rows,
+    merge_rows, sort_rows,
+)
 from kerasllm.bench.stats import mean_std, welch_t_test
 from kerasllm.errors import ConfigError
 
@@ -123,6 +131,52 @@ def _distinct(summary, key):
     return f"{_number(values[0])}..{_number(values[-1])}"
 
 
+def _count(label, hits, n):
+    return label if hits == n else f"{label}: {hits} of {n} seeds"
+
+
+def flags(summary):
+    """The markers for one (task, architecture): "at chance", "still improving", "too few validations".
+
+    With several seeds a marker counts the seeds it applies to ("still improving: 2 of 3 seeds").
+    Rows without the flag fields (rows built by hand) get no marker, and neither do rows without any
+    validation history (a baseline such as tfidf_lr, fitted in one call): the rule does not apply to them.
+    """
+    rows, markers = summary.rows, []
+    chance = sum(r.get("at_chance") is True for r in rows)
+    if chance:
+        markers.append(_count("at chance", chance, len(rows)))
+    improving = sum(r.get("still_improving") is True for r in rows)
+    if improving:
+        markers.append(_count("still improving", improving, len(rows)))
+    unjudged = sum(r.get("still_improving") is None and bool(r.get("validations")) for r in rows)
+    if unjudged:
+        markers.append(_count("too few validations", unjudged, len(rows)))
+    return markers
+
+
+def legend(summaries):
+    """The line under a task's table that states the flags' rules (and the task's trivial baseline)."""
+    metric, lower = summaries[0].metric, summaries[0].lower_is_better
+    text = (f"Flags: *still improving*: the best validation {metric} came in the last {RECENT_FRACTION:.0%} "
+            f"of the validations, more than {MIN_RELATIVE_GAIN:.1%} better than the best before them (a perfect "
+            f"score never counts; runs with fewer than {MIN_VALIDATIONS} validations: *too few validations*).")
+    baselines = sorted({r["trivial_baseline"] for s in summaries for r in s.rows
+                        if r.get("trivial_baseline") is not None})
+    if baselines and metric in PERFECT:
+        baseline = baselines[0]
+        bar = baseline + CHANCE_MARGIN * (PERFECT[metric] - baseline)
+        how = f" ({BASELINES[metric]})" if metric in BASELINES else ""
+        text += (f" *at chance*: test {metric} {'above' if lower else 'below'} {_number(bar)}, under "
+                 f"{CHANCE_MARGIN:.0%} of the way from the trivial baseline {_number(baseline)}{how} to a "
+                 f"perfect {_number(PERFECT[metric])}.")
+        if len(baselines) > 1:
+            text += " (Runs with other data settings have their own baselines: see trivial_baseline in results.csv.)"
+    elif any("trivial_baseline" in r for s in summaries for r in s.rows):
+        text += " *at chance* is not judged here: no trivial baseline could be computed for this task."
+    return text
+
+
 def markdown_tables(rows, title="Benchmark results", sources=()):
     """results.md: per task, architectures ranked by mean test headline metric (+- std over seeds)."""
     lines = [f"# {title}", ""]
@@ -131,7 +185,9 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
     lines += ["Metric: the task's headline metric on the test split, mean +- sample std over seeds (n). "
               "tokens/s: median training throughput per validation period after the first (which "
               "includes compilation). eval ms/batch: test-split evaluation time per batch. "
-              "peak RSS: the process's peak resident memory while the run trained (runtime included).", ""]
+              "peak RSS: the process's peak resident memory while the run trained (runtime included). "
+              "A marker in brackets after a metric says it is not (yet) a result: the legend under each "
+              "table gives the rule.", ""]
     ranked = summarize(rows)
     for task, summaries in ranked.items():
         metric = summaries[0].metric
@@ -146,6 +202,9 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
             if mean != previous:  # ties share a rank (1, 1, 3, ...)
                 rank, previous = position, mean
             spread = f" +- {_number(std, 2)}" if len(s.values) > 1 else ""
+            markers = flags(s)
+            if markers:
+                spread += f" ({', '.join(markers)})"
             validation = [r["validation_metric"] for r in s.rows if r.get("validation_metric") is not None]
             lines.append(
                 f"| {rank} | {s.arch} | {_number(mean)}{spread} | {len(s.values)} "
@@ -154,6 +213,8 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
                 f"| {_number(s.median('eval_latency_ms'), 3)} | {_number(s.median('peak_rss_mb'), 4)} "
                 f"| {_distinct(s, 'steps')} |"
             )
+        if any("validations" in r or "trivial_baseline" in r for s in summaries for r in s.rows):
+            lines += ["", legend(summaries)]
         note = significance_note(summaries)
         if note:
             lines += ["", note]

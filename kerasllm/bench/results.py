@@ -5,6 +5,15 @@ A bench folder holds ``<task>/<arch>/seed<k>/`` run directories. Each row comes 
 per-validation history: learning curves, throughput) and `bench.json`, the bench's own record of
 the run (status and error, peak memory, steps actually done under a time budget, sizing).
 
+Every row also carries two flags, so a table never lets an untrained run read as a result:
+
+- **still improving** (`convergence`): the run's validation headline metric was still getting better
+  over the last 20% of its validations (the rule is in `convergence`'s docstring); with fewer than
+  3 validations it cannot be judged and the flag is empty ("unknown");
+- **at chance** (`at_chance`): the test headline metric closes less than 5% of the gap between the
+  task's trivial baseline (`trivial_baseline`: the best score of a predictor that ignores its input)
+  and a perfect score. `collect_rows` computes the baseline once per task from the task's test split.
+
 Example (a run directory with its config.json but no metrics.json yet is "unfinished"; `kerasllm.bench`'s
 example has finished runs):
 >>> import json, pathlib, tempfile
@@ -17,13 +26,22 @@ example has finished runs):
 [('mqar@pairs4', 'gru', 0, 'unfinished', 'token_accuracy')]
 """
 
+import collections
+import dataclasses
+import hashlib
+import json
 import math
 import pathlib
 import statistics
+from typing import Optional
 
-from kerasllm.data.base import TASKS
+import numpy as np
+
+from kerasllm.data.base import TASKS, get_task
+from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models import list_backbones
+from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.metrics import LOWER_IS_BETTER
 from kerasllm.training.run_dir import read_json
 
@@ -33,11 +51,26 @@ MANIFEST = "manifest.json"
 # results.csv columns, in order; every other validation_* / test_* metric follows, sorted.
 COLUMNS = (
     "task", "task_name", "arch", "seed", "status", "error", "headline_metric", "lower_is_better",
-    "metric", "validation_metric", "parameters", "params_target", "hidden_dim", "num_layers",
+    "metric", "validation_metric", "still_improving", "validations", "best_validation_step", "recent_gain",
+    "at_chance", "trivial_baseline", "parameters", "params_target", "hidden_dim", "num_layers",
     "train_seconds", "train_tokens_per_second", "steady_tokens_per_second", "eval_latency_ms",
     "eval_batch_size", "peak_rss_mb", "epochs", "steps", "stopped_by_time_budget",
     "time_budget_seconds", "bench", "run_dir",
 )
+
+
+# The "still improving" rule (see `convergence`) and the "at chance" margin (see `at_chance`).
+RECENT_FRACTION = 0.2       # the last 20% of the validations ...
+MIN_VALIDATIONS = 3         # ... of a run with at least this many; fewer cannot be judged
+MIN_RELATIVE_GAIN = 1e-3    # an improvement counts when it beats the earlier best by more than 0.1%
+CHANCE_MARGIN = 0.05        # at chance: closes less than 5% of the gap from the trivial baseline to perfect
+PERFECT = {"accuracy": 1.0, "token_accuracy": 1.0, "perplexity": 1.0, "bits_per_char": 0.0}
+BASELINES = {  # what `trivial_baseline` computes, per headline metric (the report's legend says it)
+    "accuracy": "the majority-class rate of the test split",
+    "token_accuracy": "the test split's most frequent target token at each target position",
+    "perplexity": "the unigram distribution of the test split itself",
+    "bits_per_char": "the unigram distribution of the test split itself",
+}
 
 
 def _read(path):
@@ -138,28 +171,238 @@ def read_run(path, label=None, bench=None):
         # use the whole periods, else the run's average
         speeds = speeds[:-1] or ([row["train_tokens_per_second"]] if row["train_tokens_per_second"] else [])
     row["steady_tokens_per_second"] = statistics.median(speeds[1:] or speeds) if speeds else None
-    row["curve"] = _curve(metric, config, metrics, sidecar, history)
+    row["curve"] = _curve(metric, config, metrics, sidecar, history, _bits_ratio(metrics))
+    row.update(_convergence_fields(metric, config, metrics, sidecar, history, row["curve"]))
+    row.update({"trivial_baseline": None, "at_chance": None})  # set by `add_chance_flags` (needs the task)
     return row
 
 
-def _curve(metric, config, metrics, sidecar, history):
-    """[(step, wall_seconds, validation headline value)] for each validation of the run."""
-    ratio = None
+def _bits_ratio(metrics):
+    """Tokens per character of the validation split (bits/char = bits/token x this), if known."""
     if metrics and metrics.get("validation_bits_per_token"):
-        ratio = metrics.get("validation_bits_per_char", 0.0) / metrics["validation_bits_per_token"]
+        return metrics.get("validation_bits_per_char", 0.0) / metrics["validation_bits_per_token"]
+    return None
+
+
+def _curve(metric, config, metrics, sidecar, history, ratio=None):
+    """[(step, wall_seconds, validation headline value)] for each validation of the run."""
     steps_per_epoch = _steps_per_epoch(config, metrics, sidecar)
     last_step = sidecar.get("steps") if sidecar.get("stopped_by_time_budget") else None
     points, wall = [], 0.0
     for entry in history:
         wall += entry.get("epoch_seconds", 0.0)
         value = _curve_value(metric, entry, ratio)
-        if value is None:
+        if value is None or not math.isfinite(value):
             continue
         step = entry["epoch"] * steps_per_epoch if steps_per_epoch else entry["epoch"]
         if last_step is not None:
             step = min(step, last_step)
         points.append((step, wall, value))
     return points
+
+
+@dataclasses.dataclass(frozen=True)
+class Convergence:
+    """Whether a run's validation metric was still improving when training stopped (see `convergence`).
+
+    Attributes:
+        validations: how many validations the run has.
+        best_index: 1-based index of the best validation (its first occurrence), None without any.
+        still_improving: True / False, or None when there are too few validations to judge.
+        recent_gain: how much the best of the last validations beats the best before them, relative to
+            the latter and signed so that positive is better (None when not judged).
+    """
+
+    validations: int
+    best_index: Optional[int]
+    still_improving: Optional[bool]
+    recent_gain: Optional[float]
+
+
+def convergence(values, lower_is_better, perfect=None):
+    """Judges whether validation was still improving over the last part of training.
+
+    The rule: let v_1 .. v_n be the run's validation headline values in order (one per validation,
+    from checkpoints/state.json) and k = ceil(n / 5), the last 20% of them (at least one). The run is
+    **still improving** when the best of v_(n-k+1) .. v_n beats the best of v_1 .. v_(n-k) by more than
+    0.1% of the latter (in the metric's own direction: higher accuracy, lower perplexity or bits per
+    character), unless that best already is the metric's perfect value (accuracy 1), which cannot
+    improve. A run with fewer than 3 validations is not judged (`still_improving` is None, "unknown").
+    Put as early stopping would: a patience of k validations with a relative `min_delta` of 0.1% would
+    not yet have stopped the run.
+
+    Args:
+        values: the validation headline values, in order.
+        lower_is_better: the metric's direction (`kerasllm.training.metrics.LOWER_IS_BETTER`).
+        perfect: the metric's best possible value, or None.
+
+    Returns:
+        `Convergence`.
+
+    Example (a run that kept improving, one that peaked early, one too short to judge):
+    >>> convergence([0.5, 0.6, 0.7, 0.75, 0.8], lower_is_better=False).still_improving
+    True
+    >>> result = convergence([9.0, 4.0, 4.5, 4.4, 4.3], lower_is_better=True)
+    >>> result.still_improving, result.best_index, round(result.recent_gain, 3)
+    (False, 2, -0.075)
+    >>> convergence([0.5, 0.9], lower_is_better=False).still_improving is None
+    True
+    """
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return Convergence(0, None, None, None)
+    sign = -1.0 if lower_is_better else 1.0  # compare sign * value: larger is better
+    best_index = max(range(n), key=lambda i: (sign * values[i], -i)) + 1  # first occurrence of the best
+    if n < MIN_VALIDATIONS:
+        return Convergence(n, best_index, None, None)
+    k = max(1, math.ceil(RECENT_FRACTION * n))
+    earlier = max(sign * v for v in values[:-k])
+    recent = max(sign * v for v in values[-k:])
+    gain = (recent - earlier) / abs(earlier) if earlier != 0 else recent - earlier
+    improving = gain > MIN_RELATIVE_GAIN
+    if perfect is not None and recent >= sign * perfect:
+        improving = False  # already perfect: nothing left to gain
+    return Convergence(n, best_index, improving, gain)
+
+
+def _convergence_fields(metric, config, metrics, sidecar, history, curve):
+    """The row's still_improving / validations / best_validation_step / recent_gain."""
+    if metric == "bits_per_char" and _bits_ratio(metrics) is None:
+        # bits/char is bits/token times a constant: the same best validation and the same relative gains
+        curve = _curve("bits_per_char", config, metrics, sidecar, history, ratio=1.0)
+    if not metric:
+        curve = []
+    result = convergence([value for _, _, value in curve], metric in LOWER_IS_BETTER, PERFECT.get(metric))
+    return {
+        "still_improving": result.still_improving, "validations": result.validations,
+        "best_validation_step": curve[result.best_index - 1][0] if result.best_index else None,
+        "recent_gain": result.recent_gain,
+    }
+
+
+# ------------------------------------------------------------------------------------ at chance
+def trivial_baseline(task, tokenizer=None, max_length=None):
+    """The test-split headline score of the best predictor that ignores its input, chosen with hindsight.
+
+    - classification (accuracy): the majority-class rate of the test split (never below 1/num_classes);
+    - seq2seq (token_accuracy): at each target position, the test split's most frequent target token
+      there, scored as token_accuracy is (the target tokens and the final eos);
+    - lm (perplexity or bits_per_char): the unigram distribution of the test split itself, scored on it.
+
+    Chosen on the test split itself, it is at least as good as any such predictor fitted on the
+    training data, so "at chance" errs towards flagging. It reads the task's test split only (and
+    encodes it with `tokenizer` for seq2seq and lm tasks): cheap next to training.
+
+    Args:
+        task: a `kerasllm.data.Task`.
+        tokenizer: the run's fitted tokenizer (not needed for classification).
+        max_length: tokens per sequence, as the run was trained (default: the task's).
+
+    Returns:
+        The baseline value of the task's headline metric, or None for a metric it does not cover.
+
+    Example:
+    >>> from kerasllm.data import get_task
+    >>> task = get_task("negation_sentiment", num_train=16, num_validation=16, num_test=200)
+    >>> 0.5 <= trivial_baseline(task) < 0.6
+    True
+    """
+    info = task.info
+    if info.kind == "classification":
+        if info.metric != "accuracy":
+            return None
+        labels = np.asarray(task.split("test").labels)
+        return float(np.bincount(labels).max() / len(labels))
+    encoded = encode_split(task, "test", tokenizer, max_length or info.max_length)
+    weights = encoded.weights > 0
+    if info.kind == "seq2seq":
+        if info.metric != "token_accuracy":
+            return None
+        # the k-th weighted target of each row, counted per k
+        offsets = np.cumsum(weights, axis=1) - 1
+        counts = collections.Counter(zip(offsets[weights].tolist(), encoded.targets[weights].tolist()))
+        best = collections.Counter()
+        for (offset, _), count in counts.items():
+            best[offset] = max(best[offset], count)
+        return float(sum(best.values()) / weights.sum())
+    tokens = encoded.targets[weights]
+    frequencies = np.bincount(tokens) / len(tokens)
+    frequencies = frequencies[frequencies > 0]
+    entropy = float(-(frequencies * np.log(frequencies)).sum())  # nats per token
+    if info.metric == "perplexity":
+        return math.exp(entropy)
+    if info.metric == "bits_per_char":
+        return entropy / math.log(2) * len(tokens) / encoded.num_characters
+    return None
+
+
+def at_chance(value, baseline, metric):
+    """True when `value` closes less than 5% of the gap from `baseline` to the metric's perfect score.
+
+    Accuracy 0.51 with a baseline of 0.5 is at chance (the bar is 0.5 + 0.05 x 0.5 = 0.525); so is any
+    value worse than the baseline. Perfect scores: accuracy 1, perplexity 1, bits per character 0.
+    None when it cannot be judged (no value, no baseline, or a baseline that already is perfect).
+
+    Example:
+    >>> at_chance(0.51, 0.5, "accuracy"), at_chance(0.6, 0.5, "accuracy"), at_chance(690.0, 700.0, "perplexity")
+    (True, False, True)
+    """
+    if value is None or baseline is None or metric not in PERFECT:
+        return None
+    gap = PERFECT[metric] - baseline  # signed: positive when higher is better
+    if gap == 0:
+        return None
+    return (value - baseline) / gap < CHANCE_MARGIN
+
+
+def _baseline_key(config, run_dir):
+    """What a task's baseline depends on: its data settings, and for seq2seq / lm the run's tokenizer."""
+    try:
+        classification = TASKS.get(config["task"]).info.kind == "classification"
+    except Exception:  # an unknown task: `_baseline_for` fails on it too
+        classification = False
+    tokenizer = run_dir / "tokenizer.json"
+    digest = None
+    if not classification and tokenizer.is_file():
+        digest = hashlib.sha1(tokenizer.read_bytes()).hexdigest()
+    return json.dumps([config.get("task"), config.get("task_options") or {}, config.get("data_dir"),
+                       config.get("max_length"), digest], sort_keys=True, default=str)
+
+
+def _baseline_for(config, run_dir):
+    task = get_task(config["task"], data_dir=config.get("data_dir"), **(config.get("task_options") or {}))
+    tokenizer = None
+    if task.info.kind != "classification":
+        tokenizer = Tokenizer.load(run_dir / "tokenizer.json")
+    return trivial_baseline(task, tokenizer, config.get("max_length"))
+
+
+def add_chance_flags(rows):
+    """Sets "trivial_baseline" and "at_chance" on every finished row, computing each task's baseline once.
+
+    A task whose data cannot be read any more (a moved --data-dir, an unregistered student task) gets
+    no baseline: both fields stay empty.
+    """
+    baselines = {}
+    for row in rows:
+        row.setdefault("trivial_baseline", None)
+        row.setdefault("at_chance", None)
+        if row["status"] != "ok" or row.get("metric") is None:
+            continue
+        run_dir = pathlib.Path(row["run_dir"])
+        config = _read(run_dir / "config.json") or {}
+        if not config.get("task"):
+            continue
+        key = _baseline_key(config, run_dir)
+        if key not in baselines:
+            try:
+                baselines[key] = _baseline_for(config, run_dir)
+            except Exception:  # the flag is a courtesy; a run whose data is gone still reports
+                baselines[key] = None
+        row["trivial_baseline"] = baselines[key]
+        row["at_chance"] = at_chance(row["metric"], baselines[key], row["headline_metric"])
+    return rows
 
 
 def _cell_order(root):
@@ -169,14 +412,15 @@ def _cell_order(root):
 
 
 def collect_rows(root):
-    """Rows for every run directory `root/<task>/<arch>/seed<k>/`, in suite, architecture, seed order."""
+    """Rows for every run directory `root/<task>/<arch>/seed<k>/`, in suite, architecture, seed order,
+    with the "at chance" flags (`add_chance_flags`) set."""
     root = pathlib.Path(root)
     if not root.is_dir():
         raise RunDirectoryError(f"{root} is not a folder. Pass a bench output folder (e.g. runs/quick/<timestamp>).")
     candidates = [p for p in root.glob("*/*/seed*")
                   if p.is_dir() and ((p / "config.json").is_file() or (p / SIDECAR).is_file())]
     rows = [read_run(p, label=p.parent.parent.name, bench=root) for p in candidates]
-    return sort_rows(rows, _cell_order(root))
+    return sort_rows(add_chance_flags(rows), _cell_order(root))
 
 
 def sort_rows(rows, cell_order=()):
