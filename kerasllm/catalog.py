@@ -2,8 +2,8 @@
 
 The CLI answers `kerasllm archs | tasks | lab list` and refuses a misspelt `--arch` / `--task` from here,
 without importing Keras or TensorFlow (a second or more). The registries stay the truth: a test checks
-that this catalog matches `BACKBONES`, `TASKS`, `LABS` and the shipped suites exactly, so a new built-in
-is added in both places. A user's own classes are not here: they reach the CLI as import paths
+that this catalog matches `BACKBONES`, `BASELINES`, `TASKS`, `LABS` and the shipped suites exactly, so a new
+built-in is added in both places. A user's own classes are not here: they reach the CLI as import paths
 (`file.py:Class`), which the CLI passes through to the library.
 
 Example:
@@ -51,6 +51,13 @@ ARCHITECTURES = (
     Architecture("lstm", "Stacked LSTMs ([Hochreiter & Schmidhuber, 1997]; `keras.layers.LSTM`)."),
     Architecture("cnn", "A stack of residual dilated Conv1D blocks (`ResidualConvBlock`)."),
     Architecture("transformer", "A stack of pre-LayerNorm Transformer blocks and a final LayerNorm."),
+)
+
+# Non-neural baselines (kerasllm.training.baselines.BASELINES): `--arch` / `--archs` take them like architectures;
+# summary = the first line of the training function's docstring.
+BASELINES = (
+    Architecture("tfidf_lr", "TF-IDF over word unigrams + bigrams, then logistic regression with C chosen on the "
+                             "validation split."),
 )
 
 # In registration order (kerasllm.data.base.TASKS).
@@ -111,6 +118,11 @@ LABS = (
         "Class(); step(words: {tuple of symbols: count}) -> (most frequent adjacent pair, words with the pair "
         "merged left to right); ties -> smallest pair; (None, words) when no pair is left; as kerasllm's bpe "
         "trainer (learn_byte_pair_merges)", "bpe_merge_step.py"),
+    Lab("10", "perplexity", "Cross-entropy and perplexity, token-weighted over padded batches",
+        "keras.metrics.Metric subclass built as Class(mask_token_id=None); update_state(y_true (batch, seq), y_pred "
+        "logits (batch, seq, vocab), sample_weight (batch, seq) 1 real / 0 padding) adds the NLL and the token "
+        "count to running totals; result() = exp(total NLL / tokens); as keras_hub.metrics.Perplexity"
+        "(from_logits=True)", "perplexity.py"),
 )
 
 # The shipped suites (kerasllm.bench.suite.BUILTIN_SUITES) and their cell labels, which `--tasks` also takes.
@@ -123,6 +135,8 @@ SUITES = {
 }
 
 _NAMES = {"architecture": [a.name for a in ARCHITECTURES], "task": [t.name for t in TASKS]}
+# Names that pass `check_name` as well; its message lists the registry's names only, as `Registry.get` does.
+_ALSO_ACCEPTED = {"architecture": [b.name for b in BASELINES], "task": []}
 
 
 def names(kind):
@@ -135,13 +149,15 @@ def check_name(kind, name, also=()):
 
     The message is the registry's (`Registry.get`), word for word.
 
+    A baseline (`BASELINES`, e.g. "tfidf_lr") passes as an architecture.
+
     Args:
         kind: "architecture" or "task".
         name: the name given.
         also: other names known in this process (a loaded registry's).
     """
     known = names(kind) + [n for n in also if n not in _NAMES[kind]]
-    if name not in known:
+    if name not in known and name not in _ALSO_ACCEPTED[kind]:
         raise UnknownNameError(f"Unknown {kind} '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}.")
 
 

@@ -325,6 +325,10 @@ def _train_config(args):
         raise _usage_error("train needs --task and --arch (or a --config that sets them).")
     values = _with_plugins(values, args)
     config = TrainConfig.from_dict(values).with_overrides(args.overrides)
+    if config.lm_metric:  # lm_metric=my_perplexity.py:MyPerplexity: config.json must work from anywhere
+        from kerasllm.imports import absolute_import_path
+
+        config = config.replace(lm_metric=absolute_import_path(config.lm_metric))
     _check_name("task", config.task)  # in the Trainer's order: the task, then the architecture
     _check_name("architecture", config.arch)
     return config
@@ -332,8 +336,14 @@ def _train_config(args):
 
 def _train(args):
     from kerasllm.training import Trainer
+    from kerasllm.training.baselines import BASELINES
 
-    trainer = Trainer(_train_config(args), run_dir=args.out)
+    config = _train_config(args)
+    if config.arch in BASELINES:  # a non-neural row (tfidf_lr): one call that prints its own lines
+        metrics = BASELINES.get(config.arch)(config, run_dir=args.out, log=lambda line: print(line, flush=True))
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+        return
+    trainer = Trainer(config, run_dir=args.out)
     print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""), flush=True)
     if args.verbose:
         metrics = trainer.fit(verbose=2)

@@ -46,6 +46,8 @@ class TrainConfig:
         label_smoothing: optimization (AdamW, linear warm-up then cosine decay, global clipping).
         early_stopping_patience: stop after this many validations without improvement.
         mixed_precision, jit_compile, steps_per_execution: speed switches.
+        lm_metric: one more metric for lm / seq2seq runs, an import path `file.py:Class` of a
+            `keras.metrics.Metric` built as `Class()` (lab 10), logged next to the built-in ones.
     """
 
     task: str
@@ -77,6 +79,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit_compile: bool = True
     steps_per_execution: int = 1
+    lm_metric: Optional[str] = None
 
     def __post_init__(self):
         self._check()
@@ -124,8 +127,9 @@ class TrainConfig:
         return config
 
     def import_paths(self):
-        """The user code (`file.py:Class` import paths) this config names: its arch, cell, attention or block."""
-        named = [self.arch] + [self.arch_options.get(option) for option in PLUGIN_OPTIONS]
+        """The user code (`file.py:Class` import paths) this config names: its arch, cell, attention or block,
+        and its lm_metric."""
+        named = [self.arch] + [self.arch_options.get(option) for option in PLUGIN_OPTIONS] + [self.lm_metric]
         return [spec for spec in named if is_import_path(spec)]
 
     def to_dict(self):

@@ -11,6 +11,7 @@ from kerasllm.labs.reference import (
     LSTMCell,
     ScaledDotProductAttention,
     SimpleRNNCell,
+    TokenPerplexity,
 )
 from kerasllm.layers import MultiHeadSelfAttention
 
@@ -133,3 +134,99 @@ class UnweightedCounts(BytePairMergeStep):
     def count_pairs(self, words):
         counts = super().count_pairs({symbols: 1 for symbols in words})
         return counts
+
+
+class PerBatchPerplexity(TokenPerplexity):
+    """Adds each batch's mean NLL and counts batches: a batch of 2 tokens weighs as much as one of 80."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nll = self.token_nll(y_true, y_pred)
+        weight = ops.ones_like(nll) if sample_weight is None else ops.cast(sample_weight, "float32")
+        if self.mask_token_id is not None:
+            weight = weight * ops.cast(ops.not_equal(ops.cast(y_true, "int32"), self.mask_token_id), "float32")
+        self.total_nll.assign_add(ops.sum(nll * weight) / ops.sum(weight))
+        self.token_count.assign_add(1.0)
+
+
+class PaddingCounted(TokenPerplexity):
+    """Ignores sample_weight and mask_token_id: every position counts."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nll = self.token_nll(y_true, y_pred)
+        self.total_nll.assign_add(ops.sum(nll))
+        self.token_count.assign_add(ops.cast(ops.size(nll), "float32"))
+
+
+class PaddingInTheCount(TokenPerplexity):
+    """Weighs the NLL but counts every position."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nll = self.token_nll(y_true, y_pred)
+        weight = ops.ones_like(nll) if sample_weight is None else ops.cast(sample_weight, "float32")
+        self.total_nll.assign_add(ops.sum(nll * weight))
+        self.token_count.assign_add(ops.cast(ops.size(nll), "float32"))
+
+
+class MaskTokenIgnored(TokenPerplexity):
+    """Uses sample_weight but not mask_token_id."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nll = self.token_nll(y_true, y_pred)
+        weight = ops.ones_like(nll) if sample_weight is None else ops.cast(sample_weight, "float32")
+        self.total_nll.assign_add(ops.sum(nll * weight))
+        self.token_count.assign_add(ops.sum(weight))
+
+
+class LogOfSoftmax(TokenPerplexity):
+    """-log(softmax(logits)[y]): -log(0) = inf where the softmax underflows."""
+
+    def token_nll(self, y_true, y_pred):
+        probabilities = ops.softmax(ops.cast(y_pred, "float32"), axis=-1)
+        picked = ops.take_along_axis(probabilities, ops.expand_dims(ops.cast(y_true, "int32"), -1), axis=-1)
+        return -ops.log(ops.squeeze(picked, -1))
+
+
+class LogitsAsProbabilities(TokenPerplexity):
+    """Keras' cross-entropy without from_logits=True: the logits are read as probabilities."""
+
+    def token_nll(self, y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+
+class MeanNLLNotPerplexity(TokenPerplexity):
+    def result(self):
+        return ops.divide_no_nan(self.total_nll, self.token_count)
+
+
+class ForgetsToResetTheCount(TokenPerplexity):
+    def reset_state(self):
+        self.total_nll.assign(0.0)
+
+
+class PerplexityWithoutConfig(TokenPerplexity):
+    def get_config(self):
+        config = super().get_config()
+        del config["mask_token_id"]
+        return config
+
+
+class PythonTotals(TokenPerplexity):
+    """Keeps the totals in Python floats: fine eagerly, impossible inside model.evaluate."""
+
+    def __init__(self, mask_token_id=None, name="python_totals", **kwargs):
+        super().__init__(mask_token_id=mask_token_id, name=name, **kwargs)
+        self.total, self.count = 0.0, 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nll = self.token_nll(y_true, y_pred)
+        weight = ops.ones_like(nll) if sample_weight is None else ops.cast(sample_weight, "float32")
+        if self.mask_token_id is not None:
+            weight = weight * ops.cast(ops.not_equal(ops.cast(y_true, "int32"), self.mask_token_id), "float32")
+        self.total += float(ops.sum(nll * weight))
+        self.count += float(ops.sum(weight))
+
+    def result(self):
+        return ops.exp(ops.convert_to_tensor(self.total / max(self.count, 1e-12)))
+
+    def reset_state(self):
+        self.total, self.count = 0.0, 0.0

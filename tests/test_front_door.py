@@ -49,8 +49,14 @@ def built_in(registry):
 
 # ------------------------------------------------------------------ the catalog is the registries, as data
 def test_catalog_matches_the_registries_exactly():
+    from kerasllm.training.baselines import BASELINES
+
     assert [(a.name, a.summary) for a in catalog.ARCHITECTURES] == [
         (name, cli._summary(cls)) for name, cls in built_in(BACKBONES)]
+    assert [(b.name, b.summary) for b in catalog.BASELINES] == [
+        (name, cli._summary(train)) for name, train in built_in(BASELINES)]
+    for baseline in catalog.BASELINES:  # `--arch tfidf_lr` passes the CLI's check; typos still list the backbones
+        catalog.check_name("architecture", baseline.name)
     assert [(t.name, t.kind, t.metric, t.summary) for t in catalog.TASKS] == [
         (name, cls.info.kind, cls.info.metric, cli._summary(cls)) for name, cls in built_in(TASKS)]
     labs = [name for name in list_labs() if LABS.get(name).__module__.startswith("kerasllm.")]

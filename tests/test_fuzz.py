@@ -836,7 +836,7 @@ AT_LEAST_ONE = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution",
 UNIT_INTERVAL = ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]
 POSITIVE = ["learning_rate", "clipnorm"]
 BOOLEANS = ["tie_weights", "mixed_precision", "jit_compile"]
-STRINGS = ["data_dir", "tokenizer", "position", "pooling"]
+STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric"]
 DICTS = ["tokenizer_options", "task_options", "arch_options"]
 OPTION_KEY = st.text(st.sampled_from("xyz_"), min_size=1, max_size=3)  # never a plugin option (cell, block, ...)
 VALID_VALUES = {

@@ -1,6 +1,10 @@
 """The lab checker: references pass, untouched starters fail with their TODO hint, mistakes get the right hint."""
 
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -17,7 +21,7 @@ STARTER_CLASSES = {
     "attention": "scaled_dot_product_attention.py:MyAttention",
     "multi_head_attention": "multi_head_attention.py:MyMultiHeadAttention",
     "causal_conv": "causal_conv_block.py:MyCausalConvBlock", "sampling": "nucleus_sampler.py:MyNucleusSampler",
-    "bpe": "bpe_merge_step.py:MyMergeStep",
+    "bpe": "bpe_merge_step.py:MyMergeStep", "perplexity": "perplexity.py:MyPerplexity",
 }
 
 # (lab, wrong class in tests/lab_mistakes.py, the check that must fail, words its hint must contain)
@@ -37,13 +41,23 @@ MISTAKE_CASES = [
     ("bpe", "LargestPairOnTies", "ties", "smallest pair"),
     ("bpe", "OverlappingMerge", "left to right", "'a a a' becomes 'aa a'"),
     ("bpe", "UnweightedCounts", "as often as its word", "counted once per word"),
+    ("perplexity", "PerBatchPerplexity", "weighted per token", "averaged per batch instead of per token"),
+    ("perplexity", "PaddingCounted", "padding", "padded tokens are counted: sample_weight is ignored"),
+    ("perplexity", "PaddingInTheCount", "padding", "the token count includes the padding"),
+    ("perplexity", "MaskTokenIgnored", "mask_token_id", "mask_token_id is ignored"),
+    ("perplexity", "LogOfSoftmax", "underflows", "log of zero"),
+    ("perplexity", "LogitsAsProbabilities", "one batch", "y_pred are logits, not probabilities"),
+    ("perplexity", "MeanNLLNotPerplexity", "one batch", "result() returns the mean NLL"),
+    ("perplexity", "ForgetsToResetTheCount", "reset_state", "still depends on the batches before it"),
+    ("perplexity", "PerplexityWithoutConfig", "get_config", "get_config() lacks mask_token_id"),
+    ("perplexity", "PythonTotals", "model.evaluate", "no numpy, float() or Python totals"),
 ]
 
 
-def test_there_are_eight_labs_in_order():
+def test_there_are_nine_labs_in_order():
     assert list_labs() == ["rnn", "lstm", "gru", "attention", "multi_head_attention", "causal_conv", "sampling",
-                           "bpe"]
-    assert [LABS.get(name).number for name in list_labs()] == [f"0{i}" for i in range(1, 9)]
+                           "bpe", "perplexity"]
+    assert [LABS.get(name).number for name in list_labs()] == [f"0{i}" for i in range(1, 9)] + ["10"]
     for name in list_labs():
         assert (STARTERS / LABS.get(name).starter).is_file()
         assert STARTER_CLASSES[name].split(":")[0] == LABS.get(name).starter
@@ -88,7 +102,7 @@ def test_cli_prints_a_line_per_check_and_exits_1_on_failure(capsys):
 def test_cli_lists_the_labs_with_their_conventions(capsys):
     assert main(["lab", "list"]) == 0
     out = capsys.readouterr().out
-    assert out.count("convention:") == 8 and "keras.layers.SimpleRNNCell" in out and "TopPSampler" in out
+    assert out.count("convention:") == 9 and "keras.layers.SimpleRNNCell" in out and "TopPSampler" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -111,3 +125,59 @@ def test_a_file_that_fails_to_import_is_a_clear_error(tmp_path):
     with pytest.raises(UnknownNameError):
         get_lab("transformer")
 
+
+
+# --------------------------------------------------------- lab 10's metric in a real run: lm_metric=file.py:Class
+STUDENT_METRIC = '''from kerasllm.labs.reference import TokenPerplexity
+
+
+class MyPerplexity(TokenPerplexity):
+    def __init__(self, mask_token_id=None, name="my_perplexity", **kwargs):
+        super().__init__(mask_token_id=mask_token_id, name=name, **kwargs)
+'''
+
+
+def test_lm_metric_logs_the_students_perplexity_next_to_the_built_in_one(tmp_path, capsys):
+    """`kerasllm train ... lm_metric=FILE.py:Class` logs validation_<name> = validation_perplexity; the run names
+    code, so `kerasllm evaluate` opens it only with --trust-code, and then reports the metric again."""
+    student = tmp_path / "my_perplexity.py"
+    student.write_text(STUDENT_METRIC)
+    run_dir = tmp_path / "run"
+    code = main(["train", "--task", "selective_copy", "--arch", "gru", "--steps", "4", "--hidden-dim", "8",
+                 "--num-layers", "1", "--batch-size", "8", "--out", str(run_dir), "jit_compile=false",
+                 "task_options.num_train=32", "task_options.num_validation=8", "task_options.num_test=8",
+                 f"lm_metric={student}:MyPerplexity"])
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert metrics[f"{split}_my_perplexity"] == pytest.approx(metrics[f"{split}_perplexity"], rel=1e-4)
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir)]) == 2
+    assert "--trust-code" in capsys.readouterr().err
+    # In a new process, where only the run's config.json can say which file holds the metric the model names:
+    done = subprocess.run([sys.executable, "-m", "kerasllm", "evaluate", str(run_dir), "--trust-code"],
+                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    evaluated = json.loads(done.stdout)
+    assert evaluated["my_perplexity"] == pytest.approx(metrics["test_my_perplexity"], rel=1e-4)
+
+
+def test_lm_metric_is_code_a_config_names_and_is_refused_where_it_cannot_work(tmp_path):
+    from kerasllm.config import TrainConfig
+    from kerasllm.training.metrics import extra_metric, metrics_for
+
+    config = TrainConfig(task="ptb", arch="lstm", lm_metric="my_perplexity.py:MyPerplexity")
+    assert config.import_paths() == ["my_perplexity.py:MyPerplexity"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    with pytest.raises(ConfigError, match="--trust-code"):
+        TrainConfig.from_file(path)
+    assert TrainConfig.from_file(path, trust_code=True).lm_metric == "my_perplexity.py:MyPerplexity"
+    with pytest.raises(ConfigError, match="lm_metric .* is for lm and seq2seq tasks"):
+        metrics_for("classification", 2, extra="kerasllm.labs.reference:TokenPerplexity")
+    with pytest.raises(ConfigError, match="named 'perplexity', which a run already logs"):
+        extra_metric("keras_hub.metrics:Perplexity")
+    with pytest.raises(ConfigError, match="not a keras.metrics.Metric"):
+        extra_metric("kerasllm.labs.reference:GRUCell")
+    names = [metric.name for metric in metrics_for("lm", extra="kerasllm.labs.reference:TokenPerplexity")]
+    assert names == ["cross_entropy", "perplexity", "token_accuracy", "token_perplexity"]

@@ -1,9 +1,10 @@
 """The bench runner: every (cell, architecture, seed) of a suite through the one Trainer.
 
-Each run is a Trainer run in ``OUT/<task>/<arch>/seed<k>/``. A run that raises is recorded (its
-error goes to the run's `bench.json` and the tables) and the bench goes on. Running the same bench
-with the same OUT resumes: finished runs (those with a metrics.json) are reused untouched,
-unfinished ones resume from their last checkpoint, failed ones are retried. At the end the runner
+Each run is a Trainer run in ``OUT/<task>/<arch>/seed<k>/`` (a baseline such as tfidf_lr runs its own
+training function there, see `kerasllm.training.baselines`, and reads back as the same row). A run that
+raises is recorded (its error goes to the run's `bench.json` and the tables) and the bench goes on.
+Running the same bench with the same OUT resumes: finished runs (those with a metrics.json) are reused
+untouched, unfinished ones resume from their last checkpoint, failed ones are retried. At the end the runner
 writes results.csv, results.md, plots/ and prints the table.
 
 Example (a tiny suite: one cell, one architecture, two steps; `load_suite("quick")` is the real one):
@@ -37,6 +38,7 @@ from kerasllm.bench.text_samples import write_text_samples
 from kerasllm.errors import RunDirectoryError
 from kerasllm.training.progress import clock as _clock
 from kerasllm.training import Trainer
+from kerasllm.training.baselines import BASELINES
 from kerasllm.training.run_dir import manifest, read_json, write_json_atomic
 
 SIZING_FILE = "sizing.json"
@@ -104,7 +106,7 @@ class _Runner:
     # ------------------------------------------------------------------------------ sizing
     def sized(self, run):
         """The run's config, with the width matched to the suite's parameter budget if it has one."""
-        if not self.suite.params:
+        if not self.suite.params or run.config.arch in BASELINES:  # a baseline has no width to size
             return run.config, None
         base = run.config.replace(seed=0)
         key = f"{run.label}/{run.arch}"
@@ -180,6 +182,25 @@ class _Runner:
         self.write_hparams(run, config, metrics, steps=steps)
         return metrics
 
+    def train_baseline(self, run, config, sizing=None):
+        """A baseline's row (kerasllm.training.baselines): one call, no checkpoints or curves; neither sizing
+        (always None here) nor the time budget applies."""
+        sidecar_path = run.path / SIDECAR
+        if sidecar_path.is_file():  # a failed earlier attempt: retry it
+            sidecar_path.unlink()
+        with PeakMemory() as memory:
+            metrics = BASELINES.get(config.arch)(config, run_dir=run.path)
+        write_json_atomic(sidecar_path, {
+            "status": "ok", "task": run.label, "task_name": config.task, "arch": run.arch, "seed": run.seed,
+            "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"],
+            "steps_per_epoch": None, "steps": 0,
+            "test_batches": math.ceil(metrics["examples"]["test"] / config.batch_size),
+            "peak_rss_mb": memory.peak_mb, "memory_source": memory.source,
+            "time_budget_seconds": None, "stopped_by_time_budget": False, "sizing": None,
+        })
+        self.write_hparams(run, config, metrics, steps=0)
+        return metrics
+
     def record_failure(self, run, error):
         message = f"{type(error).__name__}: {error}".strip().replace("\n", " ")
         try:
@@ -199,7 +220,8 @@ class _Runner:
             if (run.path / "metrics.json").is_file():
                 metrics, status = self.reuse(run, config), "reused"
             else:
-                metrics, status = self.train(run, config, sizing), "ok"
+                train = self.train_baseline if config.arch in BASELINES else self.train
+                metrics, status = train(run, config, sizing), "ok"
         except KeyboardInterrupt:
             raise
         except Exception as error:  # any failure of one run is recorded; the bench goes on

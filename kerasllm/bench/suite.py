@@ -29,6 +29,7 @@ from kerasllm.errors import ConfigError
 from kerasllm.imports import absolute_import_path, is_import_path
 from kerasllm.models import BACKBONES, list_backbones
 from kerasllm.models.plugins import plugin_arch
+from kerasllm.training.baselines import BASELINES, plans_on
 
 # Suites shipped with the package: name -> module under kerasllm.bench.suites.
 BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
@@ -207,7 +208,7 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
     """The suite with command-line choices applied (None keeps the suite's value).
 
     Args:
-        archs: architecture names (must be registered), or a student's class as an import path
+        archs: architecture or baseline names (must be registered), or a student's class as an import path
             `file.py:Class`: a `Backbone`, or a cell / attention / block run inside rnn / transformer / cnn.
         tasks: cell names or task names to keep; a registered task the suite lacks becomes a new
             cell with the suite's shared settings.
@@ -223,7 +224,7 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
         for arch in archs:
             if is_import_path(arch):
                 plugin_arch(arch)  # a student's class: it must load and be a backbone, cell, attention or block
-            else:
+            elif arch not in BASELINES:  # a baseline (tfidf_lr) is a row too
                 BACKBONES.get(arch)  # unknown names fail here, with a did-you-mean
         changes["archs"] = tuple(dict.fromkeys(archs))
     cells = list(suite.cells)
@@ -297,11 +298,12 @@ def arch_label(arch):
 
 
 def plan(suite, out):
-    """Every run of the suite in order (cell, then architecture, then seed)."""
+    """Every run of the suite in order (cell, then architecture, then seed); a baseline (tfidf_lr) only on cells
+    of the task kinds it trains on (`plans_on`)."""
     out = pathlib.Path(out)
     runs = []
     for cell in suite.cells:
-        for arch in suite_archs(suite):
+        for arch in [a for a in suite_archs(suite) if plans_on(a, cell.task)]:
             for seed in range(suite.seeds):
                 config = run_config(suite, cell, arch, seed)
                 label = arch_label(arch)

@@ -1,7 +1,7 @@
 """Teaching labs and their checker: a student writes a layer, the checker says exactly what is wrong.
 
 Each lab is a `Lab` subclass registered by name (`rnn`, `lstm`, `gru`, `attention`,
-`multi_head_attention`, `causal_conv`, `sampling`, `bpe`); its checks run in order and each prints a
+`multi_head_attention`, `causal_conv`, `sampling`, `bpe`, `perplexity`); its checks run in order and each prints a
 pass/fail line with a hint. The lab documents are in docs/labs/, the starters in docs/labs/starters/,
 the reference solutions in `kerasllm.labs.reference`.
 
@@ -17,12 +17,12 @@ True
 import inspect
 
 from kerasllm.imports import import_path_of, load_object
-from kerasllm.labs import attention, bpe, causal_conv, cells, sampling  # noqa: F401 (registers the labs)
+from kerasllm.labs import attention, bpe, causal_conv, cells, perplexity, sampling  # noqa: F401 (registers the labs)
 from kerasllm.labs.base import LABS, CheckResult, Lab, LabFailure, LabReport, check, register_lab
 
 
 def list_labs():
-    """Names of the labs in lab order (01 rnn ... 08 bpe)."""
+    """Names of the labs in lab order (01 rnn ... 10 perplexity)."""
     return sorted(LABS.names(), key=lambda name: LABS.get(name).number)
 
 

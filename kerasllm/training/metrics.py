@@ -3,7 +3,8 @@
 Classification: accuracy and macro-F1 (confusion matrix accumulated over batches).
 LM and seq2seq: token-weighted cross-entropy (nats) and perplexity (keras-hub's token-weighted
 `Perplexity`), plus token accuracy; bits per character is derived at the end from the
-cross-entropy and the number of characters behind the tokens (`derived_metrics`).
+cross-entropy and the number of characters behind the tokens (`derived_metrics`). A config's
+`lm_metric` (`file.py:Class`, e.g. a student's perplexity from lab 10) adds one more metric to those.
 
 Example:
 >>> import numpy as np
@@ -13,11 +14,15 @@ Example:
 0.6667
 """
 
+import inspect
 import math
 
 import keras
 import keras_hub
 from keras import ops
+
+from kerasllm.errors import ConfigError
+from kerasllm.imports import load_object
 
 
 @keras.saving.register_keras_serializable(package="kerasllm")
@@ -60,15 +65,56 @@ class MacroF1(keras.metrics.Metric):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
-def metrics_for(kind, num_classes=None):
-    """The Keras metrics compiled into a model for a task kind."""
+def metrics_for(kind, num_classes=None, extra=None):
+    """The Keras metrics compiled into a model for a task kind.
+
+    Args:
+        kind: "classification", "lm" or "seq2seq".
+        num_classes: the classifier's number of classes.
+        extra: None, or the import path (`file.py:Class`) of one more metric for an lm / seq2seq run (a
+            config's `lm_metric`), built as `Class()` (`extra_metric`).
+    """
     if kind == "classification":
+        if extra:
+            raise ConfigError(f"lm_metric ({extra}) is for lm and seq2seq tasks; this task is a classification. "
+                              "Remove lm_metric.")
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)]
-    return [
+    metrics = [
         keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy"),
         keras_hub.metrics.Perplexity(from_logits=True, name="perplexity"),
         keras.metrics.SparseCategoricalAccuracy(name="token_accuracy"),
     ]
+    return metrics + [extra_metric(extra)] if extra else metrics
+
+
+#: Names a run already logs for an lm / seq2seq split (Keras' and `derived_metrics`'): an extra metric needs another.
+RESERVED_NAMES = ("loss", "cross_entropy", "perplexity", "token_accuracy", "bits_per_token", "bits_per_char",
+                  "seconds", "compile_metrics")
+
+
+def extra_metric(spec):
+    """The metric named by `spec` (`file.py:Class`), built as `Class()`, for the token-weighted LM metrics.
+
+    Keras calls its `update_state(targets, logits, sample_weight)` on every batch, `sample_weight` 1 for the
+    real target tokens and 0 for padding (and for the source of a seq2seq example); it is logged under its
+    own name (TensorBoard's `epoch_<name>`, metrics.json's `validation_<name>` and `test_<name>`).
+
+    Raises:
+        ConfigError: the path does not load, names no `keras.metrics.Metric`, or its name is taken.
+
+    Example:
+    >>> extra_metric("kerasllm.labs.reference:TokenPerplexity").name
+    'token_perplexity'
+    """
+    cls = load_object(spec)
+    if not (inspect.isclass(cls) and issubclass(cls, keras.metrics.Metric)):
+        raise ConfigError(f"lm_metric {spec} is not a keras.metrics.Metric subclass (see "
+                          "docs/labs/10_perplexity.md).")
+    metric = cls()
+    if metric.name in RESERVED_NAMES:
+        raise ConfigError(f"lm_metric {spec} is named '{metric.name}', which a run already logs: give the class "
+                          f"another default name (e.g. __init__(self, ..., name='my_{metric.name}', **kwargs)).")
+    return metric
 
 
 def derived_metrics(kind, values, tokens_per_character=None):

@@ -24,6 +24,7 @@ import zipfile
 import keras
 
 from kerasllm.errors import RunDirectoryError
+from kerasllm.imports import load_object
 from kerasllm.models.backbone import BACKBONES
 from kerasllm.models.plugins import resolve_arch
 
@@ -100,6 +101,8 @@ def load_run_model(path, config, vocabulary_size, num_classes=None):
     """Loads a run's checkpoint or model.keras: imports the user code its config names (so the classes are
     registered), loads with safe_mode on, and checks the model fits the run (`check_model_fits`)."""
     backbone_class, _ = resolve_arch(config.arch, config.arch_options)
+    if config.lm_metric:
+        load_object(config.lm_metric)  # the model's compile config holds the run's extra metric
     model = load_model(path)
     check_model_fits(model, path, backbone_class, vocabulary_size, num_classes)
     return model

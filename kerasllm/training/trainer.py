@@ -75,6 +75,7 @@ class Trainer:
         if self._resume_state is None:
             keras.utils.set_random_seed(c.seed)  # initialization, then dropout and data order, follow the seed
             self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size)
+        metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)  # a bad lm_metric fails here
         if not self.run.resuming:
             self.run.create(c)
         if not self.run.tokenizer_path.exists():
@@ -99,7 +100,7 @@ class Trainer:
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=c.weight_decay, global_clipnorm=c.clipnorm)
-        metrics = metrics_for(self.info.kind, self.info.num_classes)
+        metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
         weighted = self.info.kind != "classification"
         model.compile(
             optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing),

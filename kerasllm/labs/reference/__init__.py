@@ -4,7 +4,8 @@ One layer per file, each the solution of a lab in docs/labs/:
 - `cells.py`: `SimpleRNNCell`, `LSTMCell`, `GRUCell` (labs 01-03), with the weights of Keras' cells;
 - `scaled_dot_product_attention.py`: `ScaledDotProductAttention` (lab 04);
 - `positions.py`: `SinusoidalPositionEncoding` (lab 05);
-- `causal_conv.py`: `CausalConvBlock` (lab 06).
+- `causal_conv.py`: `CausalConvBlock` (lab 06);
+- `perplexity.py`: `TokenPerplexity` (lab 10), a Keras metric rather than a layer.
 
 The backbones never run these: `rnn` / `gru` / `lstm` run Keras' own layers, `transformer` runs
 `kerasllm.layers.MultiHeadSelfAttention` and `cnn` runs `kerasllm.layers.ResidualConvBlock`. Like a
@@ -25,6 +26,7 @@ True
 
 from kerasllm.labs.reference.causal_conv import CausalConvBlock
 from kerasllm.labs.reference.cells import GRUCell, LSTMCell, SimpleRNNCell
+from kerasllm.labs.reference.perplexity import TokenPerplexity
 from kerasllm.labs.reference.positions import SinusoidalPositionEncoding
 from kerasllm.labs.reference.scaled_dot_product_attention import ScaledDotProductAttention
 
@@ -35,4 +37,5 @@ __all__ = [
     "ScaledDotProductAttention",
     "SimpleRNNCell",
     "SinusoidalPositionEncoding",
+    "TokenPerplexity",
 ]
