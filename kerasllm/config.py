@@ -188,7 +188,7 @@ def _coerce(key, value, annotation):
         return int(value)
     if base is float:
         if not _is_finite_number(value):
-            raise ConfigError(f"{key} must be a finite number, got {value!r}.")
+            raise ConfigError(f"{key} must be a number, got {value!r}.")
         return float(value)
     if base is dict:
         if not isinstance(value, dict):

@@ -116,6 +116,80 @@ def test_attention_rejects_bad_settings():
         MultiHeadSelfAttention(num_heads=16, rotary=True)(features())
 
 
+
+def explicit_attention(attention, x, padding_mask):
+    """softmax(Q K^T / sqrt(d)) V in numpy with the layer's own weights (its rotary rotates Q and K)."""
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (
+        dense.get_weights() for dense in (attention.query_dense, attention.key_dense,
+                                          attention.value_dense, attention.output_dense))
+    batch, length, _ = x.shape
+    q, k, v = ((x @ w + b).reshape(batch, length, HEADS, -1) for w, b in ((wq, bq), (wk, bk), (wv, bv)))
+    if attention.rotary:
+        q, k = (ops.convert_to_numpy(attention.rotary_embedding(t)) for t in (q, k))
+    scores = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])  # (B, H, T, S)
+    visible = np.broadcast_to(padding_mask[:, None, None, :], scores.shape)
+    if attention.causal:
+        visible = visible & np.tril(np.ones((length, length), bool))
+    scores = np.where(visible, scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    weights = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
+    weights = weights / np.maximum(weights.sum(axis=-1, keepdims=True), 1e-30)  # no visible key -> 0
+    heads = np.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, -1)
+    return heads @ wo + bo
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_attention_equals_the_explicit_softmax(causal, rotary):
+    """The default path (keras.ops.dot_product_attention) against softmax(QK^T/sqrt(d))V written out
+    three ways with the same weights: in numpy, by `_softmax_attention` (the path that returns weights)
+    and by the lab-04 reference `ScaledDotProductAttention` plugged into every head."""
+    from kerasllm.labs.reference import ScaledDotProductAttention
+
+    x = np.random.default_rng(3).normal(size=(3, SEQ, HIDDEN)).astype("float32")
+    mask = np.arange(SEQ)[None, :] < np.array([SEQ, 3, 0])[:, None]  # full, padded, all padding
+    keras.utils.set_random_seed(4)
+    fused = MultiHeadSelfAttention(num_heads=HEADS, causal=causal, rotary=rotary)
+    fused.build(x.shape)
+    for dense in (fused.query_dense, fused.key_dense, fused.value_dense, fused.output_dense):
+        dense.bias.assign(np.random.default_rng(5).normal(size=dense.bias.shape))
+    plugged = MultiHeadSelfAttention(num_heads=HEADS, causal=causal, rotary=rotary,
+                                     head_attention=keras.saving.serialize_keras_object(ScaledDotProductAttention()))
+    plugged.build(x.shape)
+    plugged.set_weights(fused.get_weights())
+
+    actual = ops.convert_to_numpy(fused(x, padding_mask=mask))
+    assert np.isfinite(actual).all()
+    np.testing.assert_allclose(actual, explicit_attention(fused, x, mask), atol=1e-5)
+    with_weights, _ = fused(x, padding_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(actual, ops.convert_to_numpy(with_weights), atol=1e-5)
+    np.testing.assert_allclose(actual, ops.convert_to_numpy(plugged(x, padding_mask=mask)), atol=1e-5)
+    # A query with no visible key attends to nothing: only the output projection's bias is left.
+    np.testing.assert_allclose(actual[2], np.broadcast_to(fused.output_dense.bias.numpy(), actual[2].shape),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+def test_fused_step_with_the_cache_equals_causal_call(rotary):
+    x = features()
+    attention = MultiHeadSelfAttention(num_heads=HEADS, causal=True, rotary=rotary)
+    full = ops.convert_to_numpy(attention(x))
+    cache = attention.initial_cache(BATCH, SEQ + 2)  # a longer cache: the unwritten tail stays hidden
+    for t in range(SEQ):
+        out, cache = attention.step(x[:, t], cache, np.full((BATCH,), t, "int32"))
+        np.testing.assert_allclose(ops.convert_to_numpy(out), full[:, t], atol=1e-5)
+
+
+def test_attention_dropout_while_training_runs_the_explicit_path():
+    x = features()
+    attention = MultiHeadSelfAttention(num_heads=HEADS, causal=True, dropout=0.5)
+    attention(x)
+    q = attention._split_heads(attention.query_dense(x))
+    mask = attention.compute_attention_mask(None, SEQ, SEQ)
+    _, weights = attention._compute_attention(q, q, q, mask, training=True)
+    assert weights is not None  # the weights exist to be dropped
+    assert attention._compute_attention(q, q, q, mask, training=False)[1] is None  # the fused kernel
+
 def test_transformer_block_matches_keras_hub_pre_norm_encoder():
     x = features()
     mask = right_padding_mask()

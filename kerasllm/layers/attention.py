@@ -1,4 +1,4 @@
-"""Multi-head self-attention written out with `keras.ops` (a teaching layer)."""
+"""Multi-head self-attention on Keras' fused kernel, with the formula written out as its reference."""
 
 import math
 
@@ -23,11 +23,19 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Masking: `padding_mask` hides padded keys; `causal=True` also hides keys after the query
     (position `t` sees `0..t`). The softmax runs in float32, and a query row with no visible
-    key gets all-zero weights (never NaN). With `rotary=True`, queries and keys are rotated
-    by `keras_hub.layers.RotaryEmbedding` before the dot product.
+    key gets all-zero weights and output (never NaN). With `rotary=True`, queries and keys are
+    rotated by `keras_hub.layers.RotaryEmbedding` before the dot product.
+
+    Kernels: attention runs through `keras.ops.dot_product_attention`, the backend's own
+    attention op (as the LSTM gets Keras' fused cells): cuDNN flash attention on JAX GPUs in
+    half precision, splash attention on TPUs, one einsum-softmax-einsum graph on TensorFlow
+    and on CPUs. The formula written out step by step, `_softmax_attention`, is the teaching
+    reference; it runs when the weights are needed (`return_attention_scores=True`, or
+    attention dropout while training), and a test checks that both paths agree.
 
     Override point: `_compute_attention(query, key, value, attention_mask, training)` turns
-    projected heads into attended values; replace it to try another attention rule.
+    projected heads into attended values `(output, weights)`; replace it to try another
+    attention rule (it then runs in `call` and `step`, also when scores are asked for).
 
     Args:
         num_heads: int. Number of attention heads.
@@ -195,7 +203,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return ops.transpose(output, (0, 2, 1, 3)), weights  # (B, T, H, D), (B, H, T, S)
 
     def _compute_attention(self, query, key, value, attention_mask, training=None):
-        """softmax(Q K^T / sqrt(d_k)) V for all heads at once.
+        """softmax(Q K^T / sqrt(d_k)) V for all heads at once: the override point.
+
+        Runs the fused `keras.ops.dot_product_attention`, which returns no weights; while
+        attention dropout is active (training with `dropout > 0`) it runs the explicit
+        `_softmax_attention` instead, which drops the weights.
 
         Args:
             query: `(batch, T, num_heads, head_dim)`.
@@ -206,7 +218,26 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
         Returns:
             `(output, weights)`: output `(batch, T, num_heads, head_dim)` and attention
-            weights `(batch, num_heads, T, S)`.
+            weights `(batch, num_heads, T, S)`, or None where the fused kernel ran.
+        """
+        if training and self.dropout > 0:
+            return self._softmax_attention(query, key, value, attention_mask, training=training)
+        output = ops.dot_product_attention(
+            query, key, value, mask=attention_mask, scale=1.0 / math.sqrt(self.head_dim)
+        )  # (B, T, H, D)
+        if attention_mask is not None:
+            # The kernel spreads a row with no visible key evenly over all keys; zero it, as
+            # `_softmax_attention` does.
+            any_visible = ops.any(attention_mask, axis=-1)  # (B or 1, 1, T)
+            any_visible = ops.transpose(any_visible, (0, 2, 1))[..., None]  # (B or 1, T, 1, 1)
+            output = ops.where(any_visible, output, ops.zeros_like(output))
+        return output, None
+
+    def _softmax_attention(self, query, key, value, attention_mask, training=None):
+        """softmax(Q K^T / sqrt(d_k)) V written out: scores, mask, softmax, weighted sum.
+
+        The teaching reference for `_compute_attention` (same arguments and shapes); it also
+        returns the weights `(batch, num_heads, T, S)`.
         """
         scale = 1.0 / math.sqrt(self.head_dim)
         scores = ops.einsum("bqhd,bkhd->bhqk", query * scale, key)  # (B, H, T, S)
@@ -221,6 +252,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         dropped = self.dropout_layer(weights, training=training)
         output = ops.einsum("bhqk,bkhd->bqhd", dropped, value)  # (B, T, H, D)
         return output, weights
+
+    def _attend(self, query, key, value, attention_mask, training=None, return_attention_scores=False):
+        """`_compute_attention`; the explicit reference when weights are asked of the fused default."""
+        if return_attention_scores and type(self)._compute_attention is MultiHeadSelfAttention._compute_attention:
+            return self._softmax_attention(query, key, value, attention_mask, training=training)
+        return self._compute_attention(query, key, value, attention_mask, training=training)
 
     def call(
         self,
@@ -240,7 +277,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             output, weights = self._heads_through(self.head_layers[self.causal], query, key, value, padding_mask)
         else:
             mask = self.compute_attention_mask(padding_mask, length, length)
-            output, weights = self._compute_attention(query, key, value, mask, training=training)
+            output, weights = self._attend(query, key, value, mask, training=training,
+                                           return_attention_scores=return_attention_scores)
         batch = ops.shape(output)[0]
         output = ops.reshape(output, (batch, length, self.num_heads * self.head_dim))
         output = self.output_dense(output)  # (B, T, C)
@@ -284,6 +322,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         start = [0, ops.cast(index[0], "int32"), 0, 0]
         key_cache = ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype))  # (B, S, H, D)
         value_cache = ops.slice_update(value_cache, start, ops.cast(value, value_cache.dtype))
+        # Cache positions 0..index are visible (an explicit mask: `is_causal` would align the
+        # query with the first key, not the last).
         visible = ops.less_equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
         if self.head_layers is not None:
             output, _ = self._heads_through(self.head_layers[False], query, key_cache, value_cache, visible)
