@@ -338,7 +338,7 @@ def _train(args):
     from kerasllm.training import Trainer
     from kerasllm.training.baselines import BASELINES
 
-    config = _train_config(args)
+    config = args.checked  # main ran _train_config before importing TensorFlow
     if config.arch in BASELINES:  # a non-neural row (tfidf_lr): one call that prints its own lines
         metrics = BASELINES.get(config.arch)(config, run_dir=args.out, log=lambda line: print(line, flush=True))
         print(json.dumps(metrics, indent=2, sort_keys=True))
@@ -558,7 +558,7 @@ def main(argv=None):
 
     try:
         if getattr(args, "check", None) is not None:
-            args.check(args)  # names and settings, before the import below takes seconds
+            args.checked = args.check(args)  # names and settings, before the import below takes seconds
         if not getattr(args, "light", False):
             _import_tensorflow_quietly()
             _quiet_python_loggers(getattr(args, "verbose", False))

@@ -33,8 +33,8 @@ import pathlib
 
 from kerasllm.bench.plots import write_plots
 from kerasllm.bench.results import (
-    BASELINES, CHANCE_MARGIN, COLUMNS, MIN_RELATIVE_GAIN, MIN_VALIDATIONS, PERFECT, RECENT_FRACTION, collect_rows,
-    merge_rows, sort_rows,
+    CHANCE_MARGIN, COLUMNS, MIN_RELATIVE_GAIN, MIN_VALIDATIONS, PERFECT, RECENT_FRACTION, TRIVIAL_BASELINES,
+    collect_rows, merge_rows, sort_rows,
 )
 from kerasllm.bench.stats import mean_std, welch_t_test
 from kerasllm.errors import ConfigError
@@ -166,7 +166,7 @@ def legend(summaries):
     if baselines and metric in PERFECT:
         baseline = baselines[0]
         bar = baseline + CHANCE_MARGIN * (PERFECT[metric] - baseline)
-        how = f" ({BASELINES[metric]})" if metric in BASELINES else ""
+        how = f" ({TRIVIAL_BASELINES[metric]})" if metric in TRIVIAL_BASELINES else ""
         text += (f" *at chance*: test {metric} {'above' if lower else 'below'} {_number(bar)}, under "
                  f"{CHANCE_MARGIN:.0%} of the way from the trivial baseline {_number(baseline)}{how} to a "
                  f"perfect {_number(PERFECT[metric])}.")

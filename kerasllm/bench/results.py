@@ -65,7 +65,7 @@ MIN_VALIDATIONS = 3         # ... of a run with at least this many; fewer cannot
 MIN_RELATIVE_GAIN = 1e-3    # an improvement counts when it beats the earlier best by more than 0.1%
 CHANCE_MARGIN = 0.05        # at chance: closes less than 5% of the gap from the trivial baseline to perfect
 PERFECT = {"accuracy": 1.0, "token_accuracy": 1.0, "perplexity": 1.0, "bits_per_char": 0.0}
-BASELINES = {  # what `trivial_baseline` computes, per headline metric (the report's legend says it)
+TRIVIAL_BASELINES = {  # what `trivial_baseline` computes, per headline metric (the report's legend says it)
     "accuracy": "the majority-class rate of the test split",
     "token_accuracy": "the test split's most frequent target token at each target position",
     "perplexity": "the unigram distribution of the test split itself",

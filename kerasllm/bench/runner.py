@@ -145,10 +145,22 @@ class _Runner:
         write_hparams(run.path, hparams, final_metrics(metrics),
                       step=steps if steps is not None else metrics.get("steps", 0))
 
+    def record_success(self, run, config, metrics, memory, steps, **fields):
+        """Writes the run's bench.json (what the bench knows beyond metrics.json) and its HParams."""
+        write_json_atomic(run.path / SIDECAR, {
+            "status": "ok", "task": run.label, "task_name": config.task, "arch": run.arch, "seed": run.seed,
+            "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"], "steps": steps,
+            "peak_rss_mb": memory.peak_mb, "memory_source": memory.source, **fields,
+        })
+        self.write_hparams(run, config, metrics, steps=steps)
+
+    @staticmethod
+    def forget_failure(run):
+        """Removes the bench.json of a failed earlier attempt, which is retried now."""
+        (run.path / SIDECAR).unlink(missing_ok=True)
+
     def train(self, run, config, sizing):
-        sidecar_path = run.path / SIDECAR
-        if sidecar_path.is_file():  # a failed earlier attempt: retry it
-            sidecar_path.unlink()
+        self.forget_failure(run)
         with PeakMemory() as memory:
             trainer = Trainer(config, run_dir=run.path)
             steps_per_epoch, _ = trainer.schedule()
@@ -164,41 +176,28 @@ class _Runner:
             metrics = trainer.fit(callbacks=callbacks, verbose=self.display.keras_verbose)
         stopped = bool(budget and budget.stopped)
         steps = budget.steps_done if stopped else metrics["steps"]
-        record = {
-            "status": "ok", "task": run.label, "task_name": config.task, "arch": run.arch, "seed": run.seed,
-            "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"],
-            "steps_per_epoch": steps_per_epoch, "steps": steps,
-            "test_batches": math.ceil(trainer.encoded("test").num_examples / config.batch_size),
-            "peak_rss_mb": memory.peak_mb, "memory_source": memory.source,
-            "time_budget_seconds": self.suite.time_budget, "stopped_by_time_budget": stopped,
-            "sizing": sizing,
-        }
+        samples = {}
         if trainer.info.kind == "lm":
             try:
                 write_text_samples(run.path, trainer, steps, seed=config.seed)
             except Exception as error:  # a sample is a courtesy: the trained run stands without it
-                record["text_samples_error"] = f"{type(error).__name__}: {error}"
-        write_json_atomic(sidecar_path, record)
-        self.write_hparams(run, config, metrics, steps=steps)
+                samples["text_samples_error"] = f"{type(error).__name__}: {error}"
+        self.record_success(
+            run, config, metrics, memory, steps, steps_per_epoch=steps_per_epoch,
+            test_batches=math.ceil(trainer.encoded("test").num_examples / config.batch_size),
+            time_budget_seconds=self.suite.time_budget, stopped_by_time_budget=stopped, sizing=sizing, **samples)
         return metrics
 
     def train_baseline(self, run, config, sizing=None):
         """A baseline's row (kerasllm.training.baselines): one call, no checkpoints or curves; neither sizing
         (always None here) nor the time budget applies."""
-        sidecar_path = run.path / SIDECAR
-        if sidecar_path.is_file():  # a failed earlier attempt: retry it
-            sidecar_path.unlink()
+        self.forget_failure(run)
         with PeakMemory() as memory:
             metrics = BASELINES.get(config.arch)(config, run_dir=run.path)
-        write_json_atomic(sidecar_path, {
-            "status": "ok", "task": run.label, "task_name": config.task, "arch": run.arch, "seed": run.seed,
-            "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"],
-            "steps_per_epoch": None, "steps": 0,
-            "test_batches": math.ceil(metrics["examples"]["test"] / config.batch_size),
-            "peak_rss_mb": memory.peak_mb, "memory_source": memory.source,
-            "time_budget_seconds": None, "stopped_by_time_budget": False, "sizing": None,
-        })
-        self.write_hparams(run, config, metrics, steps=0)
+        self.record_success(
+            run, config, metrics, memory, steps=0, steps_per_epoch=None,
+            test_batches=math.ceil(metrics["examples"]["test"] / config.batch_size),
+            time_budget_seconds=None, stopped_by_time_budget=False, sizing=None)
         return metrics
 
     def record_failure(self, run, error):

@@ -75,7 +75,8 @@ class Trainer:
         if self._resume_state is None:
             keras.utils.set_random_seed(c.seed)  # initialization, then dropout and data order, follow the seed
             self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size)
-        metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)  # a bad lm_metric fails here
+        # Built here, so that a bad lm_metric fails before the run directory is made.
+        self._metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
         if not self.run.resuming:
             self.run.create(c)
         if not self.run.tokenizer_path.exists():
@@ -100,11 +101,10 @@ class Trainer:
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=c.weight_decay, global_clipnorm=c.clipnorm)
-        metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
         weighted = self.info.kind != "classification"
         model.compile(
             optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing),
-            metrics=None if weighted else metrics, weighted_metrics=metrics if weighted else None,
+            metrics=None if weighted else self._metrics, weighted_metrics=self._metrics if weighted else None,
             jit_compile="auto" if c.jit_compile else False, steps_per_execution=c.steps_per_execution,
         )
 
