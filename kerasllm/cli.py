@@ -2,7 +2,8 @@
 
     kerasllm train --task negation_sentiment --arch lstm --epochs 3
     kerasllm evaluate RUN_DIR --split test
-    kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--out DIR]
+    kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--tokens N]
+                   [--lr-sweep 3e-4,1e-3,3e-3] [--out DIR]
     kerasllm report OUT [OUT2 ...]
     kerasllm generate RUN_DIR --prompt TEXT [--sampler top_p --p 0.9 --seed 1] [--no-cache]
     kerasllm score RUN_DIR FILE
@@ -51,6 +52,8 @@ def _add_train(subparsers):
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="passes over the training data (default 3)")
     length.add_argument("--steps", type=int, help="optimizer steps instead of epochs")
+    length.add_argument("--tokens", type=int, metavar="N", help="train on N training tokens (real input tokens) "
+                        "instead: steps = ceil(N / tokens per batch), rounded up to whole validation periods")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-length", type=int, help="tokens per sequence (default: the task's)")
     p.add_argument("--hidden-dim", type=int)
@@ -108,6 +111,21 @@ def _positive(kind):
     return parse
 
 
+def _rates(text):
+    """'3e-4,1e-3' -> (0.0003, 0.001): positive learning rates (kerasllm.bench.lr_sweep checks them again)."""
+    rates = []
+    for item in text.split(","):
+        try:
+            rate = float(item)
+        except ValueError:
+            rate = None
+        if rate is None or not 0 < rate < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected comma-separated positive learning rates, e.g. "
+                                             f"3e-4,1e-3,3e-3, got '{text}'")
+        rates.append(rate)
+    return tuple(rates)
+
+
 def _add_bench(subparsers):
     p = subparsers.add_parser(
         "bench", help="compare architectures: a suite of tasks x archs x seeds",
@@ -123,6 +141,10 @@ def _add_bench(subparsers):
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=_positive(int), metavar="N", help="train every run for N epochs")
     budget.add_argument("--steps", type=_positive(int), metavar="N", help="train every run for N optimizer steps")
+    budget.add_argument("--tokens", type=_positive(int), metavar="N",
+                        help="train every run on N training tokens: the same token budget for every architecture")
+    p.add_argument("--lr-sweep", type=_rates, metavar="A,B,C",
+                   help="train every (task, arch) at each learning rate, keep the best on validation, test only it")
     p.add_argument("--time-budget", type=_positive(float), metavar="SECONDS",
                    help="stop every run after this much training wall clock (the step budget stays the "
                         "cap and the learning-rate schedule's length)")
@@ -306,8 +328,9 @@ def build_parser():
     return parser
 
 
-FLAGS = ("task", "arch", "data_dir", "epochs", "steps", "batch_size", "max_length", "hidden_dim",
+FLAGS = ("task", "arch", "data_dir", "epochs", "steps", "tokens", "batch_size", "max_length", "hidden_dim",
          "num_layers", "seed", "tokenizer")
+BUDGET_FLAGS = ("epochs", "steps", "tokens")
 
 
 def _train_config(args):
@@ -317,10 +340,9 @@ def _train_config(args):
 
     values = TrainConfig.from_file(args.config, args.trust_code).to_dict() if args.config else {}
     values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
-    if args.epochs is not None:
-        values.pop("steps", None)
-    if args.steps is not None:
-        values.pop("epochs", None)
+    for flag in BUDGET_FLAGS:  # argparse lets one through; it replaces the --config's budget
+        if getattr(args, flag) is not None:
+            values = {key: value for key, value in values.items() if key not in BUDGET_FLAGS or key == flag}
     if not values.get("task") or not values.get("arch"):
         raise _usage_error("train needs --task and --arch (or a --config that sets them).")
     values = _with_plugins(values, args)
@@ -389,19 +411,21 @@ def _bench(args):
     from kerasllm.bench import default_bench_path, load_suite, plan, run_bench, select
 
     suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
-                   seeds=args.seeds, epochs=args.epochs, steps=args.steps, time_budget=args.time_budget,
-                   data_dir=args.data_dir)
+                   seeds=args.seeds, epochs=args.epochs, steps=args.steps, tokens=args.tokens,
+                   time_budget=args.time_budget, data_dir=args.data_dir, lr_sweep=args.lr_sweep)
     out = args.out or default_bench_path(suite.name)
     if args.dry_run:
         runs = plan(suite, out)
         print(f"bench '{suite.name}': {len(runs)} runs into {out}"
               + (f", sized to {suite.params:,} parameters" if suite.params else "")
-              + (f", {suite.time_budget:g} s each" if suite.time_budget else ""))
+              + (f", {suite.time_budget:g} s each" if suite.time_budget else "")
+              + (f", learning rates {', '.join(f'{rate:g}' for rate in suite.lr_sweep)}" if suite.lr_sweep else ""))
         for run in runs:
             c = run.config
-            budget = f"steps={c.steps}" if c.steps is not None else f"epochs={c.epochs or 'default'}"
-            print(f"{run.name:45s} {budget} hidden_dim={c.hidden_dim} num_layers={c.num_layers} "
-                  f"task_options={json.dumps(c.task_options, sort_keys=True)}")
+            budget = next((f"{flag}={getattr(c, flag)}" for flag in ("steps", "tokens", "epochs")
+                           if getattr(c, flag) is not None), "epochs=default")
+            print(f"{run.name:45s} {budget} learning_rate={c.learning_rate} hidden_dim={c.hidden_dim} "
+                  f"num_layers={c.num_layers} task_options={json.dumps(c.task_options, sort_keys=True)}")
         return
     result = run_bench(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args))
     if result.failed and len(result.failed) == len(result.outcomes):
@@ -412,12 +436,12 @@ def _bench(args):
 
 def _report(args):
     from kerasllm.bench import report
+    from kerasllm.bench.results import run_name
 
     outputs = report(args.benches, out=args.out)
     print(outputs.markdown)
     for row in outputs.dropped:
-        print(f"note: {row['task']}/{row['arch']}/seed{row['seed']} of {row['bench']} is also in an earlier "
-              "folder; the earlier one is used.")
+        print(f"note: {run_name(row)} of {row['bench']} is also in an earlier folder; the earlier one is used.")
     print(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {outputs.out / 'plots'}")
 
 

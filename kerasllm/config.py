@@ -41,9 +41,16 @@ class TrainConfig:
         arch_options: extra keyword arguments of the backbone (num_heads, kernel_size, ...).
         pooling, tie_weights: head settings (classifier pooling; tie LM input/output embeddings).
         epochs, steps: train for whole passes over the data, or for a number of optimizer steps.
-        eval_every: steps between validations when training by steps.
-        batch_size, learning_rate, weight_decay, warmup_ratio, min_lr_ratio, clipnorm,
-        label_smoothing: optimization (AdamW, linear warm-up then cosine decay, global clipping).
+        tokens: train for this many training tokens (real input tokens, as `Trainer.tokens_per_step`
+            counts them), an alternative to epochs and steps that gives every architecture of a task
+            the same token budget: steps = ceil(tokens / tokens_per_step), rounded up to whole
+            validation periods.
+        eval_every: steps between validations when training by steps or tokens.
+        optimizer, learning_rate, weight_decay, warmup_ratio, min_lr_ratio, clipnorm: the training recipe
+            (optimizer: adamw or sgd, see `kerasllm.training.optimizers`; linear warm-up, then cosine
+            decay to `min_lr_ratio` of the peak; global gradient clipping). None takes the
+            architecture's recipe (`kerasllm.models.recipes`); config.json records the values used.
+        batch_size, label_smoothing: the rest of the optimization.
         early_stopping_patience: stop after this many validations without improvement.
         mixed_precision, jit_compile, steps_per_execution: speed switches.
         lm_metric: one more metric for lm / seq2seq runs, an import path `file.py:Class` of a
@@ -67,13 +74,15 @@ class TrainConfig:
     tie_weights: bool = True
     epochs: Optional[int] = None
     steps: Optional[int] = None
+    tokens: Optional[int] = None
     eval_every: Optional[int] = None
     batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
-    min_lr_ratio: float = 0.1
-    clipnorm: float = 1.0
+    optimizer: Optional[str] = None
+    learning_rate: Optional[float] = None
+    weight_decay: Optional[float] = None
+    warmup_ratio: Optional[float] = None
+    min_lr_ratio: Optional[float] = None
+    clipnorm: Optional[float] = None
     label_smoothing: float = 0.0
     early_stopping_patience: Optional[int] = None
     mixed_precision: bool = False
@@ -92,15 +101,20 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}.")
         for name in ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]:
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {value}.")
         for name in ["learning_rate", "clipnorm"]:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}.")
-        if self.weight_decay < 0:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}.")
+        if self.weight_decay is not None and self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}.")
-        if self.epochs is not None and self.steps is not None:
-            raise ConfigError("Give either epochs or steps, not both.")
+        if self.tokens is not None and self.tokens < 1:
+            raise ConfigError(f"tokens must be at least 1, got {self.tokens}.")
+        budgets = [name for name in ("epochs", "steps", "tokens") if getattr(self, name) is not None]
+        if len(budgets) > 1:
+            raise ConfigError(f"Give only one of epochs, steps or tokens, got {' and '.join(budgets)}.")
 
     @classmethod
     def fields(cls):

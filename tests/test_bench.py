@@ -309,7 +309,8 @@ def test_tensorboard_finds_scalars_and_hparams_for_every_arch(bench):
             metrics = json.loads((run / "metrics.json").read_text())
             assert hparams["params"].number_value == metrics["parameters"]
             assert hparams["hidden_dim"].number_value == 8 and hparams["num_layers"].number_value == 1
-            assert hparams["seed"].number_value == 0 and hparams["learning_rate"].number_value == 1e-3
+            config = json.loads((run / "config.json").read_text())  # the architecture's recipe filled it in
+            assert hparams["seed"].number_value == 0 and hparams["learning_rate"].number_value == config["learning_rate"]
             final = f"final/test_{metrics['headline_metric']}"
             value = float(tensor_util.make_ndarray(events.Tensors(final)[-1].tensor_proto))
             assert value == pytest.approx(metrics[f"test_{metrics['headline_metric']}"], rel=1e-6)

@@ -20,7 +20,11 @@ def test_overrides_are_typed():
     ({"task": "mqar", "arch": "gru", "batch_size": 0}, "batch_size must be at least 1"),
     ({"task": "mqar", "arch": "gru", "dropout": 1.5}, "dropout must be in [0, 1)"),
     ({"task": "mqar", "arch": "gru", "hidden_dim": "wide"}, "hidden_dim must be an integer"),
-    ({"task": "mqar", "arch": "gru", "epochs": 2, "steps": 10}, "either epochs or steps"),
+    ({"task": "mqar", "arch": "gru", "epochs": 2, "steps": 10}, "Give only one of epochs, steps or tokens, got epochs"),
+    ({"task": "mqar", "arch": "gru", "steps": 10, "tokens": 1000}, "got steps and tokens"),
+    ({"task": "mqar", "arch": "gru", "epochs": 1, "tokens": 1000}, "got epochs and tokens"),
+    ({"task": "mqar", "arch": "gru", "tokens": 0}, "tokens must be at least 1, got 0"),
+    ({"task": "mqar", "arch": "gru", "tokens": 2.5}, "tokens must be an integer"),
     ({"arch": "gru"}, "'task' is required"),
 ])
 def test_bad_values_are_rejected_with_a_clear_message(values, message):

@@ -836,11 +836,12 @@ AT_LEAST_ONE = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution",
 UNIT_INTERVAL = ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]
 POSITIVE = ["learning_rate", "clipnorm"]
 BOOLEANS = ["tie_weights", "mixed_precision", "jit_compile"]
-STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric"]
+STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric", "optimizer"]
 DICTS = ["tokenizer_options", "task_options", "arch_options"]
+BUDGETS = ("epochs", "steps", "tokens")  # a config takes one of them
 OPTION_KEY = st.text(st.sampled_from("xyz_"), min_size=1, max_size=3)  # never a plugin option (cell, block, ...)
 VALID_VALUES = {
-    **{name: st.integers(1, 10**6) for name in AT_LEAST_ONE + ["epochs", "steps"]},
+    **{name: st.integers(1, 10**6) for name in AT_LEAST_ONE + list(BUDGETS)},
     "seed": st.integers(-2**40, 2**40),
     **{name: st.floats(0, 1, exclude_max=True) for name in UNIT_INTERVAL},
     **{name: st.floats(1e-9, 1e3) for name in POSITIVE},
@@ -855,11 +856,13 @@ assert set(VALID_VALUES) == set(FIELDS), "a new TrainConfig field needs a valid-
 
 @st.composite
 def valid_config_values(draw):
-    """A dict of settings, each within its documented range (epochs or steps, not both)."""
+    """A dict of settings, each within its documented range (at most one of epochs, steps and tokens)."""
     optional = {name: strategy for name, strategy in VALID_VALUES.items() if name not in ("task", "arch")}
     values = draw(st.fixed_dictionaries({"task": NAME, "arch": NAME}, optional=optional))
-    if "epochs" in values and "steps" in values:
-        del values[draw(st.sampled_from(["epochs", "steps"]))]
+    given = [name for name in BUDGETS if name in values]
+    if len(given) > 1:
+        kept = draw(st.sampled_from(given))
+        values = {name: value for name, value in values.items() if name not in given or name == kept}
     return values
 
 
@@ -879,16 +882,20 @@ def test_a_valid_config_file_gives_its_settings(values, suffix):
     assert {name: getattr(config, name) for name in values} == values
 
 
-NOT_OPTIONAL = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "seed"]
+NOT_OPTIONAL = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "seed", "dropout",
+                "label_smoothing"]
 BAD_VALUES = {
     **{name: st.sampled_from([0, -1, "abc", 1.5, True, [], "", "1.5", "true"]
                              + ([None, "none"] if name in NOT_OPTIONAL else [])) for name in AT_LEAST_ONE},
     "seed": st.sampled_from([None, "none", 1.5, "abc", {}, True, "1.5"]),
-    **{name: st.sampled_from([1.0, 1, -0.1, 2, "abc", True, None, []]) for name in UNIT_INTERVAL},
-    **{name: st.sampled_from([0, 0.0, -1, "abc", False, None]) for name in POSITIVE},
-    "weight_decay": st.sampled_from([-0.5, -1, "abc", True, None]),
+    # dropout and label_smoothing cannot be None; the recipe settings can (None takes the architecture's recipe).
+    **{name: st.sampled_from([1.0, 1, -0.1, 2, "abc", True, []] + ([None] if name in NOT_OPTIONAL else []))
+       for name in UNIT_INTERVAL},
+    **{name: st.sampled_from([0, 0.0, -1, "abc", False]) for name in POSITIVE},
+    "weight_decay": st.sampled_from([-0.5, -1, "abc", True]),
     **{name: st.sampled_from(["yes", 1, 0, "abc", None, 2.5]) for name in BOOLEANS},
     **{name: st.sampled_from([[], 5, "abc", None, True]) for name in DICTS},
+    "tokens": st.sampled_from([0, -1, "abc", 1.5, True, [], "", "1.5", "true"]),
     "task": st.sampled_from(["", None]), "arch": st.sampled_from(["", None]),
 }
 
@@ -945,9 +952,10 @@ def render_scalar(value, draw):
 def valid_assignments(draw, exclude=()):
     """([key=value strings], {field: value it must end with}); each value within range; later ones win."""
     names = [name for name in FIELDS if name not in exclude]
-    length = [name for name in ("epochs", "steps") if name in names]
-    if len(length) == 2:
-        names.remove(draw(st.sampled_from(length)))
+    length = [name for name in BUDGETS if name in names]
+    if len(length) > 1:
+        kept = draw(st.sampled_from(length))
+        names = [name for name in names if name not in length or name == kept]
     assignments, expected = [], {}
     for _ in range(draw(st.integers(0, 5))):
         name = draw(st.sampled_from(names))
@@ -1066,15 +1074,16 @@ VALUE = st.text(ANY_CHAR, min_size=1, max_size=6).filter(lambda s: not s.startsw
 TEXT_OPTIONS = {"--task": "task", "--arch": "arch", "--data-dir": "data_dir", "--out": "out",
                 "--tokenizer": "tokenizer", "--config": "config"}
 INT_OPTIONS = {"--batch-size": "batch_size", "--max-length": "max_length", "--hidden-dim": "hidden_dim",
-               "--num-layers": "num_layers", "--seed": "seed", "--epochs": "epochs", "--steps": "steps"}
+               "--num-layers": "num_layers", "--seed": "seed", "--epochs": "epochs", "--steps": "steps",
+               "--tokens": "tokens"}
 
 
 @st.composite
 def train_command_lines(draw):
     """(argv of a valid `kerasllm train`, {namespace attribute: value it must hold})."""
     options = {flag: draw(VALUE) for flag in draw(st.lists(st.sampled_from(sorted(TEXT_OPTIONS)), unique=True))}
-    left_out = draw(st.sampled_from(["--epochs", "--steps"]))  # the two are mutually exclusive
-    numbers = [flag for flag in INT_OPTIONS if flag != left_out]
+    kept = draw(st.sampled_from(["--epochs", "--steps", "--tokens"]))  # the three are mutually exclusive
+    numbers = [flag for flag in INT_OPTIONS if flag == kept or flag not in ("--epochs", "--steps", "--tokens")]
     options.update({flag: draw(st.integers(-10**6, 10**9)) for flag in draw(st.lists(st.sampled_from(numbers),
                                                                                      unique=True))})
     overrides = draw(st.lists(st.builds("{}={}".format, VALUE.filter(lambda s: "=" not in s), VALUE), max_size=3))
@@ -1096,7 +1105,8 @@ def test_a_valid_train_command_line_parses_to_its_values(case):
 
 @SOME
 @given(case=train_command_lines(), bad=st.sampled_from([["--epochs", "x"], ["--hidden-dim", "1.5"], ["--nope"],
-                                                        ["--epochs", "1", "--steps", "1"], ["--seed"]]))
+                                                        ["--epochs", "1", "--steps", "1"], ["--seed"],
+                                                        ["--tokens", "1", "--steps", "1"]]))
 def test_an_invalid_train_command_line_exits_2_with_one_line(case, bad):
     code, out, err = run_parser(case[0] + bad)
     assert code == 2 and not out

@@ -7,6 +7,7 @@ import pytest
 from keras import ops
 
 from kerasllm.errors import ConfigError
+from kerasllm.models import get_backbone
 from kerasllm.layers import (
     MultiHeadSelfAttention,
     ResidualConvBlock,
@@ -189,6 +190,19 @@ def test_attention_dropout_while_training_runs_the_explicit_path():
     _, weights = attention._compute_attention(q, q, q, mask, training=True)
     assert weights is not None  # the weights exist to be dropped
     assert attention._compute_attention(q, q, q, mask, training=False)[1] is None  # the fused kernel
+
+
+def test_the_transformer_trains_on_the_fused_kernel_unless_attention_dropout_is_asked_for():
+    def attention_rates(**options):
+        backbone = get_backbone("transformer", vocab_size=20, hidden_dim=HIDDEN, num_layers=2, dropout=0.1,
+                                causal=True, num_heads=HEADS, **options)
+        backbone(np.array([[3, 4, 5]]))
+        return [block.attention.dropout for block in backbone.blocks], [block.mlp_dropout.rate
+                                                                         for block in backbone.blocks]
+
+    assert attention_rates() == ([0.0, 0.0], [0.1, 0.1])  # residual dropout stays; attention weights are not dropped
+    assert attention_rates(attention_dropout=0.1) == ([0.1, 0.1], [0.1, 0.1])
+    assert TransformerBlock(num_heads=HEADS, dropout=0.2).get_config()["attention_dropout"] is None
 
 def test_transformer_block_matches_keras_hub_pre_norm_encoder():
     x = features()

@@ -175,3 +175,35 @@ def test_an_epoch_cut_short_counts_the_steps_it_ran():
     throughput.on_train_batch_end(2)  # stopped (time budget) after 3 of 10 steps
     throughput.on_epoch_end(0, logs)
     assert logs["tokens_per_second"] == pytest.approx(300 / logs["epoch_seconds"])
+
+
+def test_a_token_budget_becomes_whole_validation_periods(tmp_path):
+    budget = config(epochs=None)
+    probe = Trainer({**budget, "steps": 1}, run_dir=tmp_path / "probe")
+    train = probe.encoded("train")
+    per_step = train.num_input_tokens / train.num_examples * 16  # real input tokens per batch of 16
+    assert probe.tokens_per_step == pytest.approx(per_step)
+    cases = [  # needed steps = ceil(tokens / per_step); about 10 validations; steps rounded up to whole periods
+        (3.5, None, (1, 4)),     # 4 steps: one per validation
+        (12.5, None, (2, 7)),    # 13 steps: validate every 2, 14 steps
+        (95.5, None, (10, 10)),  # 96 steps: every 10, 100 steps
+        (12.5, 5, (5, 3)),       # 13 steps, eval_every 5: 15 steps
+    ]
+    for index, (multiple, eval_every, expected) in enumerate(cases):
+        trainer = Trainer({**budget, "tokens": int(multiple * per_step), "eval_every": eval_every},
+                          run_dir=tmp_path / f"tokens{index}")
+        assert trainer.schedule() == expected, (multiple, eval_every)
+
+
+def test_fit_can_leave_the_test_split_for_later(tmp_path):
+    from kerasllm.errors import ConfigError
+
+    out = tmp_path / "validation-only"
+    trainer = Trainer(config(epochs=None, steps=2, jit_compile=False), run_dir=out)
+    with pytest.raises(ConfigError, match="splits among validation, test"):
+        trainer.fit(evaluate=("train",))
+    metrics = trainer.fit(verbose=0, evaluate=("validation",))
+    assert not [key for key in metrics if key.startswith("test_")] and "validation_accuracy" in metrics
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert metrics["train_tokens"] == round(2 * trainer.tokens_per_step)
+    assert 0.0 <= open_run(out).evaluate("test")["accuracy"] <= 1.0

@@ -7,7 +7,9 @@ plus `final/still_improving` (1 or 0, from the run's checkpoints/state.json by t
 "at chance" flag needs the task's data and is only in results.csv / results.md.
 The Trainer's TensorBoard callback already writes `train/` and `validation/` scalars below it, so
 TensorBoard's run names read `<task>/<arch>/seed<k>/train` and overlay every architecture.
-LM text samples are not logged: generation is not part of the bench.
+LM text samples are not logged: generation is not part of the bench. A run of a learning-rate sweep is
+written when it finishes, before any rate is selected, so its final metrics are the validation ones; the
+selected rate's test metrics are added to metrics.json and the tables only (a later selection may change).
 
 Example:
 >>> import pathlib, tempfile
@@ -41,6 +43,7 @@ def hparams_of(config, label, parameters):
         "seed": config.seed,
         "steps": config.steps if config.steps is not None else -1,
         "epochs": config.epochs if config.epochs is not None else -1,
+        "tokens": config.tokens if config.tokens is not None else -1,
     }
 
 
@@ -59,7 +62,7 @@ def convergence_metrics(run_dir):
     return {} if still_improving is None else {"still_improving": float(still_improving)}
 
 
-def write_hparams(run_dir, hparams, metrics, step=0):
+def write_hparams(run_dir, hparams, metrics, step=0, trial_id=None):
     """Writes the HParams session data and `final/<metric>` scalars into `run_dir`.
 
     Args:
@@ -68,6 +71,7 @@ def write_hparams(run_dir, hparams, metrics, step=0):
         metrics: dict of name -> float, written as scalars tagged `final/<name>` at `step`;
             `final/still_improving` (`convergence_metrics`) is added.
         step: the training step the final metrics belong to.
+        trial_id: the run's name in the HParams tab. Defaults to `<task>/<arch>/seed<k>` from `hparams`.
     """
     metrics = {**metrics, **convergence_metrics(run_dir)}
     import tensorflow as tf
@@ -75,7 +79,8 @@ def write_hparams(run_dir, hparams, metrics, step=0):
 
     writer = tf.summary.create_file_writer(str(run_dir), filename_suffix=HPARAMS_FILE_SUFFIX)
     with writer.as_default():
-        hp.hparams(hparams, trial_id=f"{hparams.get('task')}/{hparams.get('arch')}/seed{hparams.get('seed')}")
+        default_id = f"{hparams.get('task')}/{hparams.get('arch')}/seed{hparams.get('seed')}"
+        hp.hparams(hparams, trial_id=trial_id or default_id)
         for name, value in metrics.items():
             tf.summary.scalar(f"final/{name}", value, step=step)
     writer.flush()

@@ -1,7 +1,8 @@
 """PNG plots of a bench (matplotlib, Agg, no display needed).
 
 - `curves_<task>.png`: the validation headline metric against optimizer steps and against training
-  wall-clock seconds, every architecture (and seed) on the same axes;
+  wall-clock seconds, every architecture (and seed) on the same axes; in a learning-rate sweep, the
+  selected rate's runs only (every rate's result is in results.md's sweep table);
 - `metric_vs_params.png`: test metric (mean +- std over seeds) against parameter count, one panel
   per task;
 - `metric_vs_throughput.png`: test metric against training throughput (tokens/s).
@@ -120,6 +121,7 @@ def write_plots(rows, ranked, folder):
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
+    rows = [r for r in rows if r.get("lr_selected") is not False]  # a sweep's other rates stay out of the curves
     for task in dict.fromkeys(r["task"] for r in rows if r.get("curve")):
         paths.append(learning_curves(rows, task, folder / f"curves_{safe_name(task)}.png"))
     if ranked:

@@ -32,9 +32,10 @@ import os
 import pathlib
 
 from kerasllm.bench.plots import write_plots
+from kerasllm.bench.lr_sweep import mark_selected
 from kerasllm.bench.results import (
     CHANCE_MARGIN, COLUMNS, MIN_RELATIVE_GAIN, MIN_VALIDATIONS, PERFECT, RECENT_FRACTION, TRIVIAL_BASELINES,
-    collect_rows, merge_rows, sort_rows,
+    collect_rows, merge_rows, run_name, sort_rows, swept_rate,
 )
 from kerasllm.bench.stats import mean_std, welch_t_test
 from kerasllm.errors import ConfigError
@@ -78,10 +79,11 @@ class Summary:
 
 
 def summarize(rows):
-    """{task: [Summary, ...] best first} over finished rows; tasks in row order."""
+    """{task: [Summary, ...] best first} over finished rows with a test metric, leaving out the rates a sweep
+    did not select; tasks in row order."""
     tasks = {}
     for row in rows:
-        if row["status"] != "ok" or row.get("metric") is None:
+        if row["status"] != "ok" or row.get("metric") is None or row.get("lr_selected") is False:
             continue
         groups = tasks.setdefault(row["task"], {})
         summary = groups.get(row["arch"])
@@ -186,16 +188,18 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
               "tokens/s: median training throughput per validation period after the first (which "
               "includes compilation). eval ms/batch: test-split evaluation time per batch. "
               "peak RSS: the process's peak resident memory while the run trained (runtime included). "
+              "train tokens: real input tokens trained on. lr: the peak learning rate (in a learning-rate "
+              "sweep, the one selected on validation; every rate is in the sweep table). "
               "A marker in brackets after a metric says it is not (yet) a result: the legend under each "
               "table gives the rule.", ""]
     ranked = summarize(rows)
     for task, summaries in ranked.items():
         metric = summaries[0].metric
         direction = "lower is better" if summaries[0].lower_is_better else "higher is better"
-        lines += [f"## {task}: test {metric} ({direction})", "",
+        lines += [f"## {task}: test {metric} ({direction})", "", budget_line(summaries), "",
                   "| rank | arch | test " + metric + " | n | validation | params | train s | tokens/s "
-                  "| eval ms/batch | peak RSS MB | steps |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| eval ms/batch | peak RSS MB | steps | train tokens | lr |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         rank, previous = 0, None
         for position, s in enumerate(summaries, 1):
             mean, std = s.mean_std
@@ -211,7 +215,7 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
                 f"| {_number(mean_std(validation)[0]) if validation else '-'} | {_distinct(s, 'parameters')} "
                 f"| {_number(s.median('train_seconds'), 3)} | {_number(s.median('steady_tokens_per_second'), 3)} "
                 f"| {_number(s.median('eval_latency_ms'), 3)} | {_number(s.median('peak_rss_mb'), 4)} "
-                f"| {_distinct(s, 'steps')} |"
+                f"| {_distinct(s, 'steps')} | {_distinct(s, 'train_tokens')} | {_distinct(s, 'learning_rate')} |"
             )
         if any("validations" in r or "trivial_baseline" in r for s in summaries for r in s.rows):
             lines += ["", legend(summaries)]
@@ -219,16 +223,57 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
         if note:
             lines += ["", note]
         lines.append("")
+    lines += sweep_tables(rows)
     problems = [r for r in rows if r["status"] != "ok"]
     if problems:
         lines += ["## Runs without results", "", "| run | status | error |", "|---|---|---|"]
         for r in problems:
             error = (r.get("error") or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {r['task']}/{r['arch']}/seed{r['seed']} | {r['status']} | {error} |")
+            lines.append(f"| {run_name(r)} | {r['status']} | {error} |")
         lines.append("")
-    if not ranked and not problems:
+    if not ranked and not problems and not any(swept_rate(r) is not None for r in rows):
         lines += ["No runs found.", ""]
     return "\n".join(lines)
+
+
+def budget_line(summaries):
+    """The line under a task's heading that says how long its runs trained (`kerasllm.bench.results.budget_of`)."""
+    budgets = sorted({r["budget"] for s in summaries for r in s.rows if r.get("budget")})
+    baselines = sorted({s.arch for s in summaries if any(r.get("budget") is None for r in s.rows)})
+    if not budgets:
+        return "Budget per run: not recorded."
+    text = f"Budget per run: {'; '.join(budgets)}."
+    return text + (f" ({', '.join(baselines)}: one fit, no step budget.)" if baselines else "")
+
+
+def sweep_tables(rows):
+    """The learning-rate sweep section of results.md: per task, every (arch, rate) with its validation headline
+    metric (mean +- std over seeds, as the selection averages it) and the selected rate marked."""
+    groups = {}
+    for row in rows:
+        rate = swept_rate(row)
+        if rate is not None:
+            groups.setdefault(row["task"], {}).setdefault((row["arch"], rate), []).append(row)
+    if not groups:
+        return []
+    lines = ["## Learning-rate sweeps", "",
+             "Each (task, arch) trained at every rate; the rate with the best mean validation headline metric "
+             "over its finished seeds is selected (a tie goes to the smaller rate), and only its runs were "
+             "evaluated on the test split, which the tables above report.", ""]
+    for task, group in groups.items():
+        metric = next(r["headline_metric"] for g in group.values() for r in g if r.get("headline_metric"))
+        lines += [f"### {task}: validation {metric} per learning rate", "",
+                  "| arch | lr | validation " + metric + " | n | runs | selected |", "|---|---:|---:|---:|---:|---|"]
+        for (arch, rate), members in group.items():
+            values = [float(r["validation_metric"]) for r in members
+                      if r["status"] == "ok" and r.get("validation_metric") is not None]
+            mean, std = mean_std(values) if values else (None, None)
+            spread = f" +- {_number(std, 2)}" if len(values) > 1 else ""
+            selected = "**selected**" if any(r.get("lr_selected") for r in members) else ""
+            lines.append(f"| {arch} | {_number(rate)} | {_number(mean)}{spread} | {len(values)} | {len(members)} "
+                         f"| {selected} |")
+        lines.append("")
+    return lines
 
 
 def csv_text(rows):
@@ -292,6 +337,7 @@ def report(paths, out=None):
         raise ConfigError("report needs at least one bench folder.")
     groups = [collect_rows(p) for p in paths]
     rows, dropped = merge_rows(groups)
+    mark_selected(rows)  # over the merged rows: each bench's selection, unless two benches swept one task
     if not rows:
         raise ConfigError(f"No run directories (<task>/<arch>/seed<k>/) found under {', '.join(map(str, paths))}.")
     cell_order = []

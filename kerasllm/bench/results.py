@@ -1,6 +1,7 @@
 """Result rows rebuilt from run directories: the one source for tables, CSV and plots.
 
-A bench folder holds ``<task>/<arch>/seed<k>/`` run directories. Each row comes from a run's
+A bench folder holds ``<task>/<arch>/seed<k>/`` run directories (in a learning-rate sweep,
+``<task>/<arch>/lr<rate>/seed<k>/``, see `kerasllm.bench.lr_sweep`). Each row comes from a run's
 `config.json`, `metrics.json` (present once the run finished), `checkpoints/state.json` (the
 per-validation history: learning curves, throughput) and `bench.json`, the bench's own record of
 the run (status and error, peak memory, steps actually done under a time budget, sizing).
@@ -37,13 +38,16 @@ from typing import Optional
 
 import numpy as np
 
+from kerasllm.bench.lr_sweep import mark_selected, rate_label, rate_of
 from kerasllm.data.base import TASKS, get_task
 from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models import list_backbones
 from kerasllm.tokenizers.base import Tokenizer
+from kerasllm.training.baselines import BASELINES
 from kerasllm.training.metrics import LOWER_IS_BETTER
 from kerasllm.training.run_dir import read_json
+from kerasllm.training.trainer import DEFAULT_EPOCHS
 
 SIDECAR = "bench.json"
 MANIFEST = "manifest.json"
@@ -53,9 +57,9 @@ COLUMNS = (
     "task", "task_name", "arch", "seed", "status", "error", "headline_metric", "lower_is_better",
     "metric", "validation_metric", "still_improving", "validations", "best_validation_step", "recent_gain",
     "at_chance", "trivial_baseline", "parameters", "params_target", "hidden_dim", "num_layers",
-    "train_seconds", "train_tokens_per_second", "steady_tokens_per_second", "eval_latency_ms",
-    "eval_batch_size", "peak_rss_mb", "epochs", "steps", "stopped_by_time_budget",
-    "time_budget_seconds", "bench", "run_dir",
+    "learning_rate", "lr_selected", "train_seconds", "train_tokens_per_second", "steady_tokens_per_second",
+    "eval_latency_ms", "eval_batch_size", "peak_rss_mb", "budget", "epochs", "steps", "train_tokens",
+    "train_flops_per_token", "stopped_by_time_budget", "time_budget_seconds", "bench", "run_dir",
 )
 
 
@@ -104,6 +108,22 @@ def _steps_per_epoch(config, metrics, sidecar):
     return None
 
 
+def budget_of(config, time_budget=None):
+    """How long a run was asked to train, in words: its steps, epochs or tokens, and any time budget.
+
+    Example:
+    >>> budget_of({"tokens": 100000}), budget_of({"steps": 400}, time_budget=60), budget_of({})
+    ('100,000 tokens', '400 steps or 60 s of training, whichever ends first', '3 epochs')
+    """
+    if config.get("tokens") is not None:
+        text = f"{config['tokens']:,} tokens"
+    elif config.get("steps") is not None:
+        text = f"{config['steps']:,} steps"
+    else:
+        text = f"{config.get('epochs') or DEFAULT_EPOCHS} epochs"
+    return f"{text} or {time_budget:g} s of training, whichever ends first" if time_budget else text
+
+
 def _headline(config, metrics, sidecar):
     if metrics:
         return metrics["headline_metric"]
@@ -122,9 +142,12 @@ def read_run(path, label=None, bench=None):
     metrics = _read(path / "metrics.json")
     sidecar = _read(path / SIDECAR) or {}
     state = _read(path / "checkpoints" / "state.json") or {}
-    label = label or sidecar.get("task") or path.parent.parent.name
+    swept_rate = rate_of(path.parent.name)  # a run of a learning-rate sweep: <cell>/<arch>/lr<rate>/seed<k>
+    arch_dir = _arch_folder(path)
+    label = label or sidecar.get("task") or arch_dir.parent.name
     # The bench's label first: a student's class (file.py:Class) runs as "rnn" + a cell but is its own row.
-    arch = sidecar.get("arch") or config.get("arch") or path.parent.name
+    arch = sidecar.get("arch") or config.get("arch") or arch_dir.name
+    baseline = config.get("arch") in BASELINES  # tfidf_lr: no learning rate, no step budget
     seed = config.get("seed", sidecar.get("seed"))
     if seed is None and path.name.startswith("seed") and path.name[4:].isdigit():
         seed = int(path.name[4:])
@@ -140,7 +163,10 @@ def read_run(path, label=None, bench=None):
         "seed": seed, "status": status, "error": error, "headline_metric": metric,
         "lower_is_better": metric in LOWER_IS_BETTER if metric else None,
         "hidden_dim": config.get("hidden_dim"), "num_layers": config.get("num_layers"),
+        "learning_rate": swept_rate or (None if baseline else config.get("learning_rate")),
+        "lr_selected": None if swept_rate is None else False,  # set by `mark_selected` (needs every rate's row)
         "params_target": (sidecar.get("sizing") or {}).get("target"),
+        "budget": None if baseline or not config else budget_of(config, sidecar.get("time_budget_seconds")),
         "time_budget_seconds": sidecar.get("time_budget_seconds"),
         "stopped_by_time_budget": sidecar.get("stopped_by_time_budget", False),
         "peak_rss_mb": sidecar.get("peak_rss_mb"), "eval_batch_size": config.get("batch_size"),
@@ -150,14 +176,19 @@ def read_run(path, label=None, bench=None):
     if metrics:
         steps = sidecar.get("steps") or metrics["steps"]
         tokens_per_second = metrics["train_tokens_per_second"]
+        train_tokens = metrics.get("train_tokens")  # None in runs from before it was recorded
         if metrics["steps"] and steps != metrics["steps"]:  # stopped mid-epoch by the time budget
             tokens_per_second *= steps / metrics["steps"]
+            train_tokens = round(train_tokens * steps / metrics["steps"]) if train_tokens is not None else None
         test_batches = sidecar.get("test_batches")
+        test_seconds = metrics.get("test_seconds")  # a swept run has none until its rate is selected
+        latency = 1000.0 * test_seconds / test_batches if test_batches and test_seconds is not None else None
         row.update({
             "metric": metrics.get(f"test_{metric}"), "validation_metric": metrics.get(f"validation_{metric}"),
             "parameters": metrics["parameters"], "train_seconds": metrics["train_seconds"],
             "train_tokens_per_second": tokens_per_second, "epochs": metrics["epochs"], "steps": steps,
-            "eval_latency_ms": 1000.0 * metrics["test_seconds"] / test_batches if test_batches else None,
+            "train_tokens": train_tokens, "train_flops_per_token": metrics.get("train_flops_per_token"),
+            "eval_latency_ms": latency,
         })
         for key, value in metrics.items():
             if key.startswith(("validation_", "test_")):
@@ -165,7 +196,8 @@ def read_run(path, label=None, bench=None):
     else:
         row.update({"metric": None, "validation_metric": None, "parameters": sidecar.get("parameters"),
                     "train_seconds": state.get("train_seconds"), "train_tokens_per_second": None,
-                    "epochs": state.get("epoch"), "steps": None, "eval_latency_ms": None})
+                    "epochs": state.get("epoch"), "steps": None, "train_tokens": None,
+                    "train_flops_per_token": None, "eval_latency_ms": None})
     speeds = [entry["tokens_per_second"] for entry in history if "tokens_per_second" in entry]
     if row["stopped_by_time_budget"]:  # the last period is partial (older runs timed it as if whole):
         # use the whole periods, else the run's average
@@ -411,39 +443,66 @@ def _cell_order(root):
     return [cell.get("name") or cell.get("task") for cell in cells]
 
 
+def _arch_folder(path):
+    """`<cell>/<arch>` of a run directory `<cell>/<arch>/seed<k>` or, in a sweep, `<cell>/<arch>/lr<rate>/seed<k>`."""
+    return path.parent.parent if rate_of(path.parent.name) is not None else path.parent
+
+
+def run_directories(root):
+    """The run directories of the bench folder `root` (those with a config.json or a bench.json)."""
+    root = pathlib.Path(root)
+    found = [*root.glob("*/*/seed*"), *(p for p in root.glob("*/*/*/seed*") if rate_of(p.parent.name) is not None)]
+    return [p for p in found if p.is_dir() and ((p / "config.json").is_file() or (p / SIDECAR).is_file())]
+
+
 def collect_rows(root):
-    """Rows for every run directory `root/<task>/<arch>/seed<k>/`, in suite, architecture, seed order,
-    with the "at chance" flags (`add_chance_flags`) set."""
+    """Rows for every run directory of `root` (`run_directories`), in suite, architecture, learning rate and
+    seed order, with the selected rates of sweeps (`mark_selected`) and the "at chance" flags (`add_chance_flags`)
+    set."""
     root = pathlib.Path(root)
     if not root.is_dir():
         raise RunDirectoryError(f"{root} is not a folder. Pass a bench output folder (e.g. runs/quick/<timestamp>).")
-    candidates = [p for p in root.glob("*/*/seed*")
-                  if p.is_dir() and ((p / "config.json").is_file() or (p / SIDECAR).is_file())]
-    rows = [read_run(p, label=p.parent.parent.name, bench=root) for p in candidates]
-    return sort_rows(add_chance_flags(rows), _cell_order(root))
+    return sort_rows(add_chance_flags(mark_selected(read_rows(root))), _cell_order(root))
+
+
+def read_rows(root):
+    """`read_run` of every run directory of the bench folder `root`, labelled by its cell folder; no flags."""
+    return [read_run(p, label=_arch_folder(p).parent.name, bench=root) for p in run_directories(root)]
+
+
+def swept_rate(row):
+    """The learning rate of a row from a sweep, None for a row outside one."""
+    return row.get("learning_rate") if row.get("lr_selected") is not None else None
+
+
+def run_name(row):
+    """The run's folder below the bench folder: `<task>/<arch>/seed<k>` or `<task>/<arch>/lr<rate>/seed<k>`."""
+    rate = swept_rate(row)
+    return f"{row['task']}/{row['arch']}/" + (f"{rate_label(rate)}/" if rate is not None else "") + f"seed{row['seed']}"
 
 
 def sort_rows(rows, cell_order=()):
-    """Sorts by cell (suite order first), architecture (registry order first), seed."""
+    """Sorts by cell (suite order first), architecture (registry order first), swept learning rate, seed."""
     archs = list_backbones()
     cells = list(cell_order)
 
     def key(row):
         cell = row["task"]
         arch = row["arch"]
+        rate = swept_rate(row)
         return (cells.index(cell) if cell in cells else len(cells), cell,
-                archs.index(arch) if arch in archs else len(archs), arch,
+                archs.index(arch) if arch in archs else len(archs), arch, rate if rate is not None else -1.0,
                 row["seed"] if row["seed"] is not None else -1, row["bench"])
 
     return sorted(rows, key=key)
 
 
 def merge_rows(groups):
-    """Concatenates the rows of several benches; a (task, arch, seed) seen twice keeps the first."""
+    """Concatenates the rows of several benches; a (task, arch, swept rate, seed) seen twice keeps the first."""
     merged, seen, dropped = [], set(), []
     for rows in groups:
         for row in rows:
-            key = (row["task"], row["arch"], row["seed"])
+            key = (row["task"], row["arch"], swept_rate(row), row["seed"])
             if key in seen:
                 dropped.append(row)
                 continue

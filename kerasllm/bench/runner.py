@@ -1,11 +1,14 @@
 """The bench runner: every (cell, architecture, seed) of a suite through the one Trainer.
 
 Each run is a Trainer run in ``OUT/<task>/<arch>/seed<k>/`` (a baseline such as tfidf_lr runs its own
-training function there, see `kerasllm.training.baselines`, and reads back as the same row). A run that
-raises is recorded (its error goes to the run's `bench.json` and the tables) and the bench goes on.
-Running the same bench with the same OUT resumes: finished runs (those with a metrics.json) are reused
-untouched, unfinished ones resume from their last checkpoint, failed ones are retried. At the end the runner
-writes results.csv, results.md, plots/ and prints the table.
+training function there, see `kerasllm.training.baselines`, and reads back as the same row). A suite with
+a learning-rate sweep (`Suite.lr_sweep`) runs each rate in ``OUT/<task>/<arch>/lr<rate>/seed<k>/``,
+evaluated on validation only; once all runs are done, the selected rate's runs get their test metrics
+(`kerasllm.bench.deferred_test`). A run that raises is recorded (its error goes to the run's `bench.json`
+and the tables) and the bench goes on. Running the same bench with the same OUT resumes: finished runs
+(those with a metrics.json) are reused untouched, unfinished ones resume from their last checkpoint,
+failed ones are retried, and a sweep's selection is made again. At the end the runner writes
+results.csv, results.md, plots/ and prints the table.
 
 Example (a tiny suite: one cell, one architecture, two steps; `load_suite("quick")` is the real one):
 >>> import tempfile
@@ -28,6 +31,7 @@ import traceback
 import keras
 
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
+from kerasllm.bench.deferred_test import evaluate_selected
 from kerasllm.bench.hparams import HPARAMS_FILE_SUFFIX, final_metrics, hparams_of, write_hparams
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
@@ -40,8 +44,11 @@ from kerasllm.training.progress import clock as _clock
 from kerasllm.training import Trainer
 from kerasllm.training.baselines import BASELINES
 from kerasllm.training.run_dir import manifest, read_json, write_json_atomic
+from kerasllm.training.trainer import EVALUATED_SPLITS
 
 SIZING_FILE = "sizing.json"
+# Settings that do not change a model's size: one sizing serves every seed and every swept learning rate.
+NOT_SIZED = ("seed", "learning_rate")
 
 
 def default_bench_path(suite_name, root="runs"):
@@ -64,6 +71,7 @@ class RunOutcome:
     metric: str = ""
     value: float = None
     error: str = ""
+    split: str = "test"  # the split `value` is measured on: "validation" for a run of a learning-rate sweep
 
 
 @dataclasses.dataclass
@@ -111,7 +119,8 @@ class _Runner:
         base = run.config.replace(seed=0)
         key = f"{run.label}/{run.arch}"
         cached = self.sizings.get(key)
-        if cached is None or cached.get("base_config") != base.to_dict() or cached["target"] != self.suite.params:
+        if cached is None or _sized_part(cached.get("base_config")) != _sized_part(base.to_dict()) \
+                or cached["target"] != self.suite.params:
             if key in self.sizing_errors:
                 raise self.sizing_errors[key]
             try:
@@ -143,7 +152,7 @@ class _Runner:
     def write_hparams(self, run, config, metrics, steps=None):
         hparams = {**hparams_of(config, run.label, metrics.get("parameters")), "arch": run.arch}  # a student's class
         write_hparams(run.path, hparams, final_metrics(metrics),
-                      step=steps if steps is not None else metrics.get("steps", 0))
+                      step=steps if steps is not None else metrics.get("steps", 0), trial_id=run.name)
 
     def record_success(self, run, config, metrics, memory, steps, **fields):
         """Writes the run's bench.json (what the bench knows beyond metrics.json) and its HParams."""
@@ -173,7 +182,8 @@ class _Runner:
                 callbacks.append(budget)
             callbacks += self.display.fit_callbacks(
                 trainer.info.metric, trainer.tokens_per_step)
-            metrics = trainer.fit(callbacks=callbacks, verbose=self.display.keras_verbose)
+            splits = ("validation",) if run.rate is not None else EVALUATED_SPLITS  # a sweep tests the selected rate
+            metrics = trainer.fit(callbacks=callbacks, verbose=self.display.keras_verbose, evaluate=splits)
         stopped = bool(budget and budget.stopped)
         steps = budget.steps_done if stopped else metrics["steps"]
         samples = {}
@@ -232,7 +242,14 @@ class _Runner:
         finally:
             keras.backend.clear_session()  # frees the run's graphs and layers before the next one
         metric = metrics["headline_metric"]
-        return RunOutcome(run.name, status, time.perf_counter() - start, metric, metrics.get(f"test_{metric}"))
+        split = "validation" if run.rate is not None else "test"
+        return RunOutcome(run.name, status, time.perf_counter() - start, metric, metrics.get(f"{split}_{metric}"),
+                          split=split)
+
+
+def _sized_part(config):
+    """A config dict without the settings that leave the size alone (`NOT_SIZED`)."""
+    return {key: value for key, value in (config or {}).items() if key not in NOT_SIZED}
 
 
 def run_bench(suite, out, log=print, command=None, display=None):
@@ -279,10 +296,15 @@ def run_bench(suite, out, log=print, command=None, display=None):
             else:
                 value = "-" if outcome.value is None else f"{outcome.value:.4g}"
                 what = f"{'reused (finished earlier)' if outcome.status == 'reused' else 'done'} " \
-                       f"test {outcome.metric}={value}"
+                       f"{outcome.split} {outcome.metric}={value}"
             display.run_finished(f"{prefix}: {what} | {outcome.seconds:.1f}s | elapsed "
                                  f"{_clock(time.perf_counter() - started)} | ETA {_clock(eta)}",
                                  eta if trained or not remaining else None)
+    if suite.lr_sweep:
+        display.log(f"learning-rate sweep over {', '.join(f'{rate:g}' for rate in suite.lr_sweep)}: evaluating "
+                    "the selected rates on the test split")
+        trusted = {path for run in runs for path in run.config.import_paths()}
+        evaluate_selected(out, trusted=trusted, log=display.log)
     rows = collect_rows(out)
     outputs = write_report(rows, out, title=f"Benchmark '{suite.name}'", sources=[str(out)])
     display.log("")

@@ -22,6 +22,7 @@ import importlib.util
 import pathlib
 from typing import Optional
 
+from kerasllm.bench.lr_sweep import check_rates, rate_label
 from kerasllm.checks import did_you_mean, read_settings_file, reject_unknown_keys
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import TASKS
@@ -29,12 +30,15 @@ from kerasllm.errors import ConfigError
 from kerasllm.imports import absolute_import_path, is_import_path
 from kerasllm.models import BACKBONES, list_backbones
 from kerasllm.models.plugins import plugin_arch
+from kerasllm.models.recipes import with_recipe
 from kerasllm.training.baselines import BASELINES, plans_on
 
 # Suites shipped with the package: name -> module under kerasllm.bench.suites.
 BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
 # Settings that belong to the cell, not to the shared settings (the runner sets them itself).
 RESERVED = ("task", "arch", "seed")
+# The TrainConfig fields that set how long a run trains; a config takes one of them.
+BUDGET_FIELDS = ("steps", "epochs", "tokens")
 
 
 def _check_settings(where, settings):
@@ -64,7 +68,8 @@ class Cell:
         name: label used for the run folder and the tables, e.g. "mqar@pairs16". Defaults to `task`.
         task_options: keyword arguments of the task (sizes of generated tasks, ...).
         max_length: tokens per sequence (the task's default if None).
-        steps, epochs, eval_every: the training budget of this cell (else the suite's settings).
+        steps, epochs, tokens, eval_every: the training budget of this cell (else the suite's
+            settings): optimizer steps, passes over the data, or training tokens (see `TrainConfig`).
         settings: any other `TrainConfig` field for this cell only (e.g. batch_size).
     """
 
@@ -74,6 +79,7 @@ class Cell:
     max_length: Optional[int] = None
     steps: Optional[int] = None
     epochs: Optional[int] = None
+    tokens: Optional[int] = None
     eval_every: Optional[int] = None
     settings: dict = dataclasses.field(default_factory=dict)
 
@@ -84,7 +90,7 @@ class Cell:
     def training_settings(self):
         """The TrainConfig fields this cell fixes."""
         values = {"task_options": dict(self.task_options)}
-        for key in ("max_length", "steps", "epochs", "eval_every"):
+        for key in ("max_length", *BUDGET_FIELDS, "eval_every"):
             if getattr(self, key) is not None:
                 values[key] = getattr(self, key)
         return merge_settings(values, self.settings)
@@ -120,6 +126,9 @@ class Suite:
         seeds: seeds per (cell, architecture): 0 .. seeds-1.
         params: if set, every architecture is sized to this many parameters (see `sizing`).
         time_budget: if set, seconds of training per run (`TimeBudget`).
+        lr_sweep: learning rates to train every (cell, architecture) at; the best on validation is
+            kept per (cell, architecture) and only it is evaluated on test (`kerasllm.bench.lr_sweep`).
+            Empty (the default): every run uses its `learning_rate` setting.
     """
 
     name: str
@@ -131,10 +140,12 @@ class Suite:
     seeds: int = 1
     params: Optional[int] = None
     time_budget: Optional[float] = None
+    lr_sweep: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple(c if isinstance(c, Cell) else Cell.from_dict(c) for c in self.cells))
         object.__setattr__(self, "archs", tuple(self.archs))
+        object.__setattr__(self, "lr_sweep", check_rates(self.lr_sweep))
         if not self.name or "/" in self.name:
             raise ConfigError(f"A suite needs a simple name, got {self.name!r}.")
         if not self.cells:
@@ -167,6 +178,7 @@ class Suite:
         values = dataclasses.asdict(self)
         values["cells"] = [dataclasses.asdict(c) for c in self.cells]
         values["archs"] = list(self.archs)
+        values["lr_sweep"] = list(self.lr_sweep)
         return values
 
     def replace(self, **changes):
@@ -203,8 +215,8 @@ def load_suite(name_or_path):
     return Suite.from_dict(values)
 
 
-def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, steps=None,
-           time_budget=None, data_dir=None):
+def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, steps=None, tokens=None,
+           time_budget=None, data_dir=None, lr_sweep=None):
     """The suite with command-line choices applied (None keeps the suite's value).
 
     Args:
@@ -212,12 +224,13 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
             `file.py:Class`: a `Backbone`, or a cell / attention / block run inside rnn / transformer / cnn.
         tasks: cell names or task names to keep; a registered task the suite lacks becomes a new
             cell with the suite's shared settings.
-        params, seeds, time_budget: replace the suite's values.
-        epochs, steps: replace every cell's training budget (and let eval_every default).
+        params, seeds, time_budget, lr_sweep: replace the suite's values.
+        epochs, steps, tokens: replace every cell's training budget (and let eval_every default); give one.
         data_dir: parent folder of real datasets, for every run.
     """
-    if epochs is not None and steps is not None:
-        raise ConfigError("Give either --epochs or --steps, not both.")
+    given = {"epochs": epochs, "steps": steps, "tokens": tokens}
+    if sum(value is not None for value in given.values()) > 1:
+        raise ConfigError("Give only one of --epochs, --steps or --tokens.")
     changes = {}
     if archs:
         archs = [absolute_import_path(arch) for arch in archs]
@@ -237,11 +250,11 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
                 matches = [Cell(task=name)]
             chosen.extend(c for c in matches if c not in chosen)
         cells = chosen
-    if epochs is not None or steps is not None:
-        budget = {"steps": steps, "epochs": epochs, "eval_every": None}
+    if any(value is not None for value in given.values()):
+        budget = {**given, "eval_every": None}
         cells = [dataclasses.replace(c, settings={k: v for k, v in c.settings.items() if k not in budget}, **budget)
                  for c in cells]
-        changes["settings"] = {k: v for k, v in suite.settings.items() if k not in ("steps", "epochs", "eval_every")}
+        changes["settings"] = {k: v for k, v in suite.settings.items() if k not in budget}
     changes["cells"] = tuple(cells)
     if data_dir is not None:
         changes["settings"] = {**changes.get("settings", suite.settings), "data_dir": str(data_dir)}
@@ -251,22 +264,27 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
         changes["seeds"] = seeds
     if time_budget is not None:
         changes["time_budget"] = time_budget
+    if lr_sweep is not None:
+        changes["lr_sweep"] = tuple(lr_sweep)
     return suite.replace(**changes)
 
 
 @dataclasses.dataclass(frozen=True)
 class PlannedRun:
-    """One (cell, architecture, seed) of a bench, with its config and run directory."""
+    """One (cell, architecture, seed) of a bench, with its config and run directory; in a learning-rate
+    sweep, one (cell, architecture, rate, seed), with `rate` its learning rate (else None)."""
 
     label: str
     arch: str
     seed: int
     config: TrainConfig
     path: pathlib.Path
+    rate: Optional[float] = None
 
     @property
     def name(self):
-        return f"{self.label}/{self.arch}/seed{self.seed}"
+        sweep = f"{rate_label(self.rate)}/" if self.rate is not None else ""
+        return f"{self.label}/{self.arch}/{sweep}seed{self.seed}"
 
 
 def suite_archs(suite):
@@ -275,7 +293,8 @@ def suite_archs(suite):
 
 
 def run_config(suite, cell, arch, seed):
-    """The `TrainConfig` of one run: shared settings < arch settings < cell settings.
+    """The `TrainConfig` of one run: shared settings < arch settings < cell settings, with the settings none of
+    them gives taken from the architecture's recipe (`kerasllm.models.recipes`), as the run records them.
 
     A student's class (`file.py:Class`) runs as its own backbone, or inside the built-in architecture it
     plugs into (a cell in rnn, attention in transformer, a block in cnn).
@@ -289,7 +308,13 @@ def run_config(suite, cell, arch, seed):
     else:
         arch_settings = suite.arch_settings.get(arch)
     values = merge_settings(suite.settings, arch_settings, cell.training_settings())
-    return TrainConfig.from_dict({**values, "task": cell.task, "arch": arch, "seed": seed})
+    config = TrainConfig.from_dict({**values, "task": cell.task, "arch": arch, "seed": seed})
+    return with_recipe(config, task_kind(cell.task))
+
+
+def task_kind(task):
+    """The kind of a registered task ("lm", "classification", "seq2seq"), read off its class without building it."""
+    return TASKS.get(task).info.kind
 
 
 def arch_label(arch):
@@ -298,14 +323,23 @@ def arch_label(arch):
 
 
 def plan(suite, out):
-    """Every run of the suite in order (cell, then architecture, then seed); a baseline (tfidf_lr) only on cells
-    of the task kinds it trains on (`plans_on`)."""
+    """Every run of the suite in order (cell, then architecture, then learning rate, then seed); a baseline
+    (tfidf_lr) only on cells of the task kinds it trains on (`plans_on`), and never swept.
+
+    Without a sweep a run lives in `out/<cell>/<arch>/seed<k>/`; in a sweep, in
+    `out/<cell>/<arch>/lr<rate>/seed<k>/` (`kerasllm.bench.lr_sweep.rate_label`).
+    """
     out = pathlib.Path(out)
     runs = []
     for cell in suite.cells:
         for arch in [a for a in suite_archs(suite) if plans_on(a, cell.task)]:
-            for seed in range(suite.seeds):
-                config = run_config(suite, cell, arch, seed)
-                label = arch_label(arch)
-                runs.append(PlannedRun(cell.label, label, seed, config, out / cell.label / label / f"seed{seed}"))
+            label = arch_label(arch)
+            rates = suite.lr_sweep if suite.lr_sweep and arch not in BASELINES else (None,)
+            for rate in rates:
+                folder = out / cell.label / label / (rate_label(rate) if rate is not None else "")
+                for seed in range(suite.seeds):
+                    config = run_config(suite, cell, arch, seed)
+                    if rate is not None:
+                        config = config.replace(learning_rate=rate)
+                    runs.append(PlannedRun(cell.label, label, seed, config, folder / f"seed{seed}", rate))
     return runs

@@ -21,12 +21,15 @@ class TransformerBlock(keras.layers.Layer):
     Args:
         num_heads: int. Attention heads; `hidden_dim` must be divisible by it.
         intermediate_dim: int or None. Width of the MLP. Defaults to `4 * hidden_dim`.
-        dropout: float. Dropout on attention weights and on both residual branches.
-            Defaults to `0.0`.
+        dropout: float. Dropout on both residual branches (and on the attention weights unless
+            `attention_dropout` is given). Defaults to `0.0`.
         causal: bool. Position `t` only attends to `0..t`. Defaults to `False`.
         rotary: bool. Rotary position embeddings inside attention. Defaults to `False`.
         activation: str. MLP activation. Defaults to `"gelu"`.
         layer_norm_epsilon: float. Defaults to `1e-5`.
+        attention_dropout: float or None. Dropout on the attention weights; None uses `dropout`.
+            Above 0 the attention runs its explicit softmax path while training (no fused kernel).
+            Defaults to `None`.
         attention: a serialized user attention layer (`keras.saving.serialize_keras_object`), or
             None for `MultiHeadSelfAttention`: a multi-head class (built with `num_heads` and
             `causal`) replaces it, a one-head class (built with `causal`) runs inside it.
@@ -56,12 +59,14 @@ class TransformerBlock(keras.layers.Layer):
         activation="gelu",
         layer_norm_epsilon=1e-5,
         attention=None,
+        attention_dropout=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
+        self.attention_dropout_rate = attention_dropout
         self.causal = causal
         self.rotary = rotary
         self.activation = activation
@@ -81,7 +86,7 @@ class TransformerBlock(keras.layers.Layer):
         else:
             self.attention = MultiHeadSelfAttention(
                 num_heads=self.num_heads,
-                dropout=self.dropout,
+                dropout=self.dropout if self.attention_dropout_rate is None else self.attention_dropout_rate,
                 causal=self.causal,
                 rotary=self.rotary,
                 head_attention=self.custom_attention,
@@ -147,6 +152,7 @@ class TransformerBlock(keras.layers.Layer):
                 "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "attention": self.custom_attention,
+                "attention_dropout": self.attention_dropout_rate,
             }
         )
         return config

@@ -112,7 +112,8 @@ class Backbone(keras.layers.Layer):
        builds the embedding), each named and with `dtype=self.dtype_policy`;
     2. implements the override point `encode(x, padding_mask, training)`;
     3. adds its own constructor arguments to `get_config`;
-    4. is registered with `@register_backbone("name")`.
+    4. is registered with `@register_backbone("name")`;
+    5. optionally sets `recipe`, the optimizer settings it trains well with (`kerasllm.models.recipes`).
 
     Contract for `encode`: `x` is `(batch, seq, hidden_dim)` with zeros at padded positions,
     `padding_mask` is bool `(batch, seq)` (true for real tokens, right padding). The features
@@ -164,6 +165,9 @@ class Backbone(keras.layers.Layer):
 
     #: Position type used when `position=None`.
     default_position = "learned"
+    #: Task kind -> optimizer settings this architecture trains well with on such tasks, overriding
+    #: `kerasllm.models.recipes.DEFAULT_RECIPE` (AdamW at 1e-3); a run's config overrides them in turn.
+    recipe = {}
     #: Whether `encode` applies rotary embeddings itself (attention backbones).
     supports_rotary = False
 
@@ -243,6 +247,16 @@ class Backbone(keras.layers.Layer):
         raise NotImplementedError(
             f"{type(self).__name__} must implement encode(x, padding_mask, training)."
         )
+
+    def attention_flops_per_token(self, context):
+        """Forward FLOPs per token that no weight accounts for, over a context of `context` tokens.
+
+        `kerasllm.models.flops` counts 2 FLOPs per weight use; this adds the work between
+        activations, which only attention has (scores and weighted sum, growing with the context).
+        The default, 0, fits a backbone whose every multiply-add involves a weight (RNN, CNN, BoW);
+        override it for a backbone with attention, as `TransformerBackbone` does.
+        """
+        return 0
 
     # ------------------------------------------------------------------ step with state
     def initial_state(self, batch_size, max_length=None):

@@ -24,8 +24,11 @@ class TransformerBackbone(Backbone):
         vocab_size: int. Number of token ids (0 is padding).
         hidden_dim: int. Model width; must be divisible by `num_heads`.
         num_layers: int. Number of Transformer blocks.
-        dropout: float. Dropout after the embedding, on attention weights and on every
-            residual branch. Defaults to `0.0`.
+        dropout: float. Dropout after the embedding and on every residual branch.
+            Defaults to `0.0`.
+        attention_dropout: float. Dropout on the attention weights. Defaults to `0.0`, so training
+            runs the fused `keras.ops.dot_product_attention` kernel as evaluation does (Llama-style);
+            set it to `dropout` for GPT-2's placement (the explicit softmax path then trains).
         causal: bool. Position `t` attends to `0..t` only. Defaults to `False`.
         position: str. `"learned"` (default), `"sinusoidal"`, `"rotary"` or `"none"`.
         max_length: int. Longest sequence with learned positions. Defaults to `512`.
@@ -65,6 +68,7 @@ class TransformerBackbone(Backbone):
         intermediate_dim=None,
         layer_norm_epsilon=1e-5,
         attention=None,
+        attention_dropout=0.0,
         **kwargs,
     ):
         super().__init__(
@@ -98,9 +102,15 @@ class TransformerBackbone(Backbone):
             f"intermediate_dim must be a positive integer or None, got {intermediate_dim!r}. "
             "Leave it None for 4 * hidden_dim.",
         )
+        require(
+            isinstance(attention_dropout, (int, float)) and not isinstance(attention_dropout, bool)
+            and 0.0 <= attention_dropout < 1.0,
+            f"TransformerBackbone attention_dropout must be in [0, 1), got {attention_dropout!r}. Use e.g. 0.1.",
+        )
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.attention_dropout = float(attention_dropout)
         self.attention = plugged_config(
             attention, "attention",
             lambda cls: cls(num_heads=num_heads, causal=causal) if takes(cls, "num_heads") else cls(causal=causal),
@@ -120,6 +130,7 @@ class TransformerBackbone(Backbone):
                 num_heads=self.num_heads,
                 intermediate_dim=self.intermediate_dim,
                 dropout=self.dropout,
+                attention_dropout=self.attention_dropout,
                 causal=self.causal,
                 rotary=self.position == "rotary",
                 layer_norm_epsilon=self.layer_norm_epsilon,
@@ -138,6 +149,11 @@ class TransformerBackbone(Backbone):
         for block in self.blocks:
             x = block(x, padding_mask=padding_mask, training=training)  # (B, T, C)
         return self.final_norm(x)
+
+    def attention_flops_per_token(self, context):
+        """2 x num_layers x context x hidden_dim: Kaplan et al. (2020)'s attention term, not halved
+        for causal masking (every score is computed, then masked); see `kerasllm.models.flops`."""
+        return 2 * self.num_layers * context * self.hidden_dim
 
     def initial_encode_state(self, batch_size, max_length):
         """Per block, a preallocated key/value cache of `max_length` positions."""
@@ -163,6 +179,7 @@ class TransformerBackbone(Backbone):
                 "intermediate_dim": self.intermediate_dim,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "attention": self.attention,
+                "attention_dropout": self.attention_dropout,
             }
         )
         return config

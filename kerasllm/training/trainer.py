@@ -1,7 +1,8 @@
 """One Trainer for every task and architecture.
 
 It builds the task, fits the tokenizer on the training split, encodes the splits, builds
-backbone + head, compiles AdamW with warm-up + cosine decay and global gradient clipping, and fits
+backbone + head, compiles the architecture's recipe (`kerasllm.models.recipes`: AdamW or SGD with warm-up +
+cosine decay and global gradient clipping, unless the config overrides it), and fits
 with TensorBoard logs and crash-safe checkpoints in a run directory. Re-running with the same run
 directory resumes from the last checkpoint.
 
@@ -25,16 +26,21 @@ from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
 from kerasllm.models.build import build_model, count_parameters, max_length_of
+from kerasllm.models.recipes import with_recipe
+from kerasllm.models.flops import train_flops_per_token
 from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
 from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
 from kerasllm.training.finished_run import evaluate_split
 from kerasllm.training.losses import SparseCrossEntropy
 from kerasllm.training.metrics import metrics_for
 from kerasllm.training.model_files import load_run_model
+from kerasllm.training.optimizers import OPTIMIZERS, build_optimizer
 from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json, write_json_atomic
 from kerasllm.training.schedule import WarmupCosine
 
 DEFAULT_EPOCHS = 3
+#: The splits `fit` evaluates the best model on, unless told fewer.
+EVALUATED_SPLITS = ("validation", "test")
 # Keras metric that tracks each headline metric during training (LM metrics are derived from CE).
 MONITORED = {"accuracy": "accuracy", "token_accuracy": "token_accuracy",
              "perplexity": "cross_entropy", "bits_per_char": "cross_entropy"}
@@ -57,10 +63,12 @@ class Trainer:
     """
 
     def __init__(self, config, run_dir=None, runs_root="runs"):
-        self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-        c = self.config
-        self.task = get_task(c.task, data_dir=c.data_dir, **c.task_options)
+        config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+        self.task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
         self.info = self.task.info
+        # The architecture's recipe for this kind of task fills the optimizer settings the config leaves open.
+        self.config = c = with_recipe(config, self.info.kind)
+        OPTIMIZERS.get(c.optimizer)  # an unknown name fails here, before anything is written
         self.max_length = max_length_of(c, self.info)
         self._encoded = {}
         self.run = RunDirectory.check(run_dir or default_run_path(c, runs_root), c)
@@ -100,7 +108,7 @@ class Trainer:
     def compile(self, model, total_steps):
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=c.weight_decay, global_clipnorm=c.clipnorm)
+        optimizer = build_optimizer(c, schedule)
         weighted = self.info.kind != "classification"
         model.compile(
             optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing),
@@ -110,8 +118,20 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- loops
     def schedule(self):
-        """(steps_per_epoch, epochs): an "epoch" is one validation period."""
+        """(steps_per_epoch, epochs): an "epoch" is one validation period.
+
+        A token budget becomes steps: ceil(tokens / tokens_per_step), then, with `eval_every`
+        (default: a tenth of those steps, rounded up, so about 10 validations), rounded up to a whole
+        number of validation periods. Every architecture of a task has the same tokens_per_step, so
+        the same budget gives each the same steps and the same training tokens.
+        """
         c = self.config
+        if c.tokens is not None:
+            train = self.encoded("train")
+            # ceil(tokens / tokens_per_step) in integers, so an exact multiple is not rounded up by float error
+            needed = -(-c.tokens * train.num_examples // (int(train.num_input_tokens) * c.batch_size))
+            eval_every = c.eval_every or math.ceil(needed / 10)
+            return eval_every, math.ceil(needed / eval_every)
         if c.steps is None:
             return math.ceil(self.encoded("train").num_examples / c.batch_size), c.epochs or DEFAULT_EPOCHS
         eval_every = c.eval_every or next(c.steps // n for n in range(10, 0, -1) if c.steps % n == 0)
@@ -123,16 +143,22 @@ class Trainer:
         metric = MONITORED[self.info.metric]
         return "val_" + metric, ("min" if metric == "cross_entropy" else "max")
 
-    def fit(self, callbacks=(), verbose=2):
+    def fit(self, callbacks=(), verbose=2, evaluate=EVALUATED_SPLITS):
         """Trains (or resumes) and returns the final metrics, also written to metrics.json.
 
         Args:
             callbacks: extra Keras callbacks, run after the Trainer's own.
             verbose: Keras' `fit` verbosity: 2 prints one line per epoch, 0 nothing (when a
                 progress display is among `callbacks`).
+            evaluate: the splits the best model is evaluated on at the end (`validation_*` and
+                `test_*` metrics). A learning-rate sweep passes `("validation",)`, so that no test
+                number exists before a rate is chosen; `open_run(path).evaluate("test")` adds it later.
         """
         if self.run.finished:
             raise RunDirectoryError(f"The run in {self.run.path} is finished. Choose a new --out.")
+        unknown = [split for split in evaluate if split not in EVALUATED_SPLITS]
+        if unknown or not evaluate:
+            raise ConfigError(f"fit(evaluate=...) takes splits among {', '.join(EVALUATED_SPLITS)}, got {evaluate!r}.")
         c = self.config
         train = self.encoded("train")
         steps_per_epoch, epochs = self.schedule()
@@ -177,16 +203,18 @@ class Trainer:
         self.model = self._load(self.run.checkpoint_dir / final_state["best_checkpoint"])
         save_model_atomic(self.model, self.run.model_path)
         metrics = {}
-        for split in ("validation", "test"):
+        for split in evaluate:
             for name, value in self.evaluate(split).items():
                 metrics[f"{split}_{name}"] = value
+        steps = final_state["epoch"] * steps_per_epoch
         metrics.update({
             "task": c.task, "arch": c.arch, "seed": c.seed, "headline_metric": self.info.metric,
             "parameters": count_parameters(self.model), "epochs": final_state["epoch"],
-            "steps": final_state["epoch"] * steps_per_epoch, "best_epoch": final_state["best_epoch"],
+            "steps": steps, "best_epoch": final_state["best_epoch"],
             "train_seconds": final_state["train_seconds"],
-            "train_tokens_per_second": tokens_per_step * steps_per_epoch * final_state["epoch"]
-            / max(final_state["train_seconds"], 1e-9),
+            "train_tokens": round(tokens_per_step * steps),
+            "train_tokens_per_second": tokens_per_step * steps / max(final_state["train_seconds"], 1e-9),
+            "train_flops_per_token": train_flops_per_token(self.model),
         })
         write_json_atomic(self.run.metrics_path, metrics)
         return metrics

@@ -19,7 +19,7 @@ SUITE = Suite(
     description="SST-2, IMDB, AG News (needs --data-dir or a download)",
     archs=(*names("architecture"), "tfidf_lr"),  # the built-in architectures, then the linear baseline
     settings={
-        "hidden_dim": 128, "num_layers": 2, "dropout": 0.1, "batch_size": 64, "learning_rate": 1e-3,
+        "hidden_dim": 128, "num_layers": 2, "dropout": 0.1, "batch_size": 64,
         "epochs": 3, "tokenizer": "word", "steps_per_execution": 10,
     },
     cells=[

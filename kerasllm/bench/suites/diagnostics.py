@@ -16,7 +16,7 @@ SUITE = Suite(
     name="diagnostics",
     description="MQAR, ListOps, selective copy at growing sequence lengths (built-in, no download)",
     settings={
-        "hidden_dim": 64, "num_layers": 2, "dropout": 0.0, "batch_size": 64, "learning_rate": 3e-3,
+        "hidden_dim": 64, "num_layers": 2, "dropout": 0.0, "batch_size": 64,
         "steps": 2000, "eval_every": 200, "steps_per_execution": 50,
     },
     cells=[

@@ -10,7 +10,7 @@ SUITE = Suite(
     name="lm",
     description="Tiny Shakespeare, PTB, WikiText-2 language modelling (needs --data-dir or a download)",
     settings={
-        "hidden_dim": 128, "num_layers": 2, "dropout": 0.1, "batch_size": 32, "learning_rate": 2e-3,
+        "hidden_dim": 128, "num_layers": 2, "dropout": 0.1, "batch_size": 32,
         "steps": 2000, "eval_every": 200, "steps_per_execution": 50,
     },
     cells=[
