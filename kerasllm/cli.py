@@ -112,18 +112,20 @@ def _positive(kind):
 
 
 def _rates(text):
-    """'3e-4,1e-3' -> (0.0003, 0.001): positive learning rates (kerasllm.bench.lr_sweep checks them again)."""
-    rates = []
+    """'3e-4,1e-3' -> (0.0003, 0.001); 'x0.3,x3' -> ('x0.3', 'x3'), factors of each architecture's recipe rate
+    (kerasllm.bench.lr_sweep checks them again)."""
+    entries = []
     for item in text.split(","):
         try:
-            rate = float(item)
+            rate = float(item[1:] if item.startswith("x") else item)
         except ValueError:
             rate = None
         if rate is None or not 0 < rate < float("inf"):
             raise argparse.ArgumentTypeError(f"expected comma-separated positive learning rates, e.g. "
-                                             f"3e-4,1e-3,3e-3, got '{text}'")
-        rates.append(rate)
-    return tuple(rates)
+                                             f"3e-4,1e-3,3e-3, or factors of each architecture's recipe rate, "
+                                             f"e.g. x0.3,x1,x3, got '{text}'")
+        entries.append(item if item.startswith("x") else rate)
+    return tuple(entries)
 
 
 def _add_bench(subparsers):
@@ -144,7 +146,8 @@ def _add_bench(subparsers):
     budget.add_argument("--tokens", type=_positive(int), metavar="N",
                         help="train every run on N training tokens: the same token budget for every architecture")
     p.add_argument("--lr-sweep", type=_rates, metavar="A,B,C",
-                   help="train every (task, arch) at each learning rate, keep the best on validation, test only it")
+                   help="train every (task, arch) at each learning rate (x0.3,x1,x3: factors of each arch's recipe "
+                        "rate), keep the best on validation, test only it")
     p.add_argument("--time-budget", type=_positive(float), metavar="SECONDS",
                    help="stop every run after this much training wall clock (the step budget stays the "
                         "cap and the learning-rate schedule's length)")
@@ -409,6 +412,7 @@ def _bench_display(args):
 
 def _bench(args):
     from kerasllm.bench import default_bench_path, load_suite, plan, run_bench, select
+    from kerasllm.bench.lr_sweep import entries_text
 
     suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
                    seeds=args.seeds, epochs=args.epochs, steps=args.steps, tokens=args.tokens,
@@ -419,7 +423,7 @@ def _bench(args):
         print(f"bench '{suite.name}': {len(runs)} runs into {out}"
               + (f", sized to {suite.params:,} parameters" if suite.params else "")
               + (f", {suite.time_budget:g} s each" if suite.time_budget else "")
-              + (f", learning rates {', '.join(f'{rate:g}' for rate in suite.lr_sweep)}" if suite.lr_sweep else ""))
+              + (f", learning rates {entries_text(suite.lr_sweep)}" if suite.lr_sweep else ""))
         for run in runs:
             c = run.config
             budget = next((f"{flag}={getattr(c, flag)}" for flag in ("steps", "tokens", "epochs")

@@ -210,6 +210,24 @@ def test_suites_declare_a_sweep_and_the_command_line_overrides_it(tmp_path):
         select(suite, steps=10, tokens=1000)
 
 
+def test_a_sweep_of_factors_scales_each_architectures_own_recipe_rate(tmp_path):
+    from kerasllm.models.recipes import recipe_of
+
+    suite = Suite(name="s", archs=("gru", "transformer"), cells=[Cell("mqar")], lr_sweep=("x0.5", "x2.0"))
+    assert suite.lr_sweep == ("x0.5", "x2")
+    for arch in ("gru", "transformer"):
+        recipe_rate = recipe_of(arch, "seq2seq")["learning_rate"]
+        rates = [run.config.learning_rate for run in plan(suite, tmp_path) if run.arch == arch]
+        assert rates == [0.5 * recipe_rate, 2 * recipe_rate]
+    assert recipe_of("gru", "seq2seq")["learning_rate"] != recipe_of("transformer", "seq2seq")["learning_rate"]
+    coinciding = suite.replace(archs=("gru",), lr_sweep=(recipe_of("gru", "seq2seq")["learning_rate"], "x1"))
+    with pytest.raises(ConfigError, match="the rate 0.01 twice"):
+        plan(coinciding, tmp_path)
+    for bad in (["x0"], ["x"], ["xabc"], ["3x"]):
+        with pytest.raises(ConfigError, match="factors of each architecture's recipe rate"):
+            Suite(name="s", cells=[Cell("mqar")], lr_sweep=bad)
+
+
 def test_bench_dry_run_lists_every_rate_and_the_token_budget(capsys):
     argv = ["bench", "--dry-run", "--archs", "gru,tfidf_lr", "--tasks", "negation_sentiment",
             "--lr-sweep", "1e-3,3e-3", "--tokens", "5000"]
@@ -231,6 +249,7 @@ def test_train_tokens_replaces_the_budget_of_a_config_file(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["bench", "--lr-sweep", "abc", "--dry-run"], "expected comma-separated positive learning rates"),
+    (["bench", "--lr-sweep", "x0,x1", "--dry-run"], "or factors of each architecture's recipe rate"),
     (["bench", "--lr-sweep", "1e-3,-1e-3", "--dry-run"], "expected comma-separated positive learning rates"),
     (["bench", "--lr-sweep", "1e-3,0.001", "--dry-run"], "lists a learning rate twice"),
     (["bench", "--tokens", "0", "--dry-run"], "argument --tokens: must be positive, got 0"),

@@ -1,7 +1,8 @@
 """Learning-rate sweeps: each (cell, architecture) trains at every rate, and the validation picks one.
 
 As in Zoology's experiments, a suite (or `kerasllm bench --lr-sweep 3e-4,1e-3,3e-3`) lists learning
-rates; each neural run then lives in ``OUT/<cell>/<arch>/lr<rate>/seed<k>/`` (`rate_label`) and is
+rates, or factors of each architecture's own recipe rate (`--lr-sweep x0.3,x1,x3`: the recurrent LM recipe trains
+with SGD at 20, where absolute AdamW rates mean nothing, see `kerasllm.models.recipes`); each neural run then lives in ``OUT/<cell>/<arch>/lr<rate>/seed<k>/`` (`rate_label`) and is
 evaluated on the validation split only. Per (cell, architecture) the rate with the best validation
 headline metric, averaged over the finished seeds, is *selected* (`select_rates`; a tie goes to the
 smaller rate), and only the selected rate's runs are then evaluated on the test split
@@ -11,6 +12,8 @@ no learning rate and keep one run per seed in ``OUT/<cell>/<arch>/seed<k>/``.
 Example:
 >>> rate_label(3e-4), rate_label(0.0015), rate_of("lr3e-04"), rate_of("seed0")
 ('lr3e-04', 'lr1.5e-03', 0.0003, None)
+>>> check_rates([1e-3, "x3"]), swept_rate("x3", recipe_rate=20.0), swept_rate(1e-3, recipe_rate=20.0)
+((0.001, 'x3'), 60.0, 0.001)
 >>> rows = [{"task": "mqar", "arch": "gru", "learning_rate": rate, "status": "ok", "validation_metric": value,
 ...          "lower_is_better": False, "lr_selected": False}
 ...         for rate, value in [(1e-3, 0.6), (1e-3, 0.7), (3e-3, 0.9), (3e-3, 0.3)]]
@@ -41,19 +44,49 @@ def rate_of(folder_name):
     return float(match.group(1)) if match else None
 
 
+def _factor(entry):
+    """The factor of a relative entry "x3" (3.0), or None for anything else."""
+    if not isinstance(entry, str) or not entry.startswith("x"):
+        return None
+    try:
+        return float(entry[1:])
+    except ValueError:
+        return None
+
+
+def _positive(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
 def check_rates(rates, where="lr_sweep"):
-    """`rates` as a tuple of floats, or a `ConfigError` for a value that is not a positive learning rate."""
+    """`rates` as a tuple of entries: a float is a learning rate, a string "x<factor>" a factor of each
+    architecture's recipe rate; a `ConfigError` for anything else."""
     if isinstance(rates, (str, bytes)) or not hasattr(rates, "__iter__"):
         raise ConfigError(f"{where} must be a list of learning rates, e.g. [3e-4, 1e-3, 3e-3], got {rates!r}.")
     checked = []
     for rate in rates:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-            raise ConfigError(f"{where} must hold positive learning rates, e.g. [3e-4, 1e-3], got {rate!r}.")
-        checked.append(float(rate))
-    labels = [rate_label(rate) for rate in checked]
+        if _positive(_factor(rate)):
+            checked.append(f"x{_factor(rate):g}")
+        elif _positive(rate):
+            checked.append(float(rate))
+        else:
+            raise ConfigError(f"{where} must hold positive learning rates (e.g. [3e-4, 1e-3]) or factors of each "
+                              f"architecture's recipe rate (e.g. [\"x0.3\", \"x1\", \"x3\"]), got {rate!r}.")
+    labels = [rate if isinstance(rate, str) else rate_label(rate) for rate in checked]
     if len(set(labels)) < len(labels):
         raise ConfigError(f"{where} lists a learning rate twice ({', '.join(labels)}); give each rate once.")
     return tuple(checked)
+
+
+def swept_rate(entry, recipe_rate):
+    """The learning rate a sweep entry stands for: the entry itself, or its factor times `recipe_rate`."""
+    factor = _factor(entry)
+    return entry if factor is None else factor * recipe_rate
+
+
+def entries_text(entries):
+    """'3e-4, x3': the sweep entries as a person reads them."""
+    return ", ".join(entry if isinstance(entry, str) else f"{entry:g}" for entry in entries)
 
 
 def select_rates(rows):

@@ -32,6 +32,7 @@ import keras
 
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
 from kerasllm.bench.deferred_test import evaluate_selected
+from kerasllm.bench.lr_sweep import entries_text
 from kerasllm.bench.hparams import HPARAMS_FILE_SUFFIX, final_metrics, hparams_of, write_hparams
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
@@ -301,7 +302,7 @@ def run_bench(suite, out, log=print, command=None, display=None):
                                  f"{_clock(time.perf_counter() - started)} | ETA {_clock(eta)}",
                                  eta if trained or not remaining else None)
     if suite.lr_sweep:
-        display.log(f"learning-rate sweep over {', '.join(f'{rate:g}' for rate in suite.lr_sweep)}: evaluating "
+        display.log(f"learning-rate sweep over {entries_text(suite.lr_sweep)}: evaluating "
                     "the selected rates on the test split")
         trusted = {path for run in runs for path in run.config.import_paths()}
         evaluate_selected(out, trusted=trusted, log=display.log)

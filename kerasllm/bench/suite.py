@@ -22,7 +22,7 @@ import importlib.util
 import pathlib
 from typing import Optional
 
-from kerasllm.bench.lr_sweep import check_rates, rate_label
+from kerasllm.bench.lr_sweep import check_rates, rate_label, swept_rate
 from kerasllm.checks import did_you_mean, read_settings_file, reject_unknown_keys
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import TASKS
@@ -126,8 +126,9 @@ class Suite:
         seeds: seeds per (cell, architecture): 0 .. seeds-1.
         params: if set, every architecture is sized to this many parameters (see `sizing`).
         time_budget: if set, seconds of training per run (`TimeBudget`).
-        lr_sweep: learning rates to train every (cell, architecture) at; the best on validation is
-            kept per (cell, architecture) and only it is evaluated on test (`kerasllm.bench.lr_sweep`).
+        lr_sweep: learning rates to train every (cell, architecture) at, or factors of each architecture's
+            recipe rate ("x0.3", "x1", "x3"); the best on validation is kept per (cell, architecture) and only
+            it is evaluated on test (`kerasllm.bench.lr_sweep`).
             Empty (the default): every run uses its `learning_rate` setting.
     """
 
@@ -334,9 +335,13 @@ def plan(suite, out):
     for cell in suite.cells:
         for arch in [a for a in suite_archs(suite) if plans_on(a, cell.task)]:
             label = arch_label(arch)
-            rates = suite.lr_sweep if suite.lr_sweep and arch not in BASELINES else (None,)
-            for rate in rates:
+            entries = suite.lr_sweep if suite.lr_sweep and arch not in BASELINES else (None,)
+            for entry in entries:
+                rate = None if entry is None else swept_rate(entry, run_config(suite, cell, arch, 0).learning_rate)
                 folder = out / cell.label / label / (rate_label(rate) if rate is not None else "")
+                if any(run.path.parent == folder for run in runs):
+                    raise ConfigError(f"The learning-rate sweep gives {label} on {cell.label} the rate {rate:g} twice "
+                                      "(a rate and a factor of its recipe rate coincide); give each rate once.")
                 for seed in range(suite.seeds):
                     config = run_config(suite, cell, arch, seed)
                     if rate is not None:
