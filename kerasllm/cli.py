@@ -370,6 +370,7 @@ def _train(args):
         return
     trainer = Trainer(config, run_dir=args.out)
     print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""), flush=True)
+    print(_recipe_line(config, trainer.config), flush=True)
     if args.verbose:
         metrics = trainer.fit(verbose=2)
     else:
@@ -378,6 +379,18 @@ def _train(args):
         with StepProgress(metric=trainer.info.metric, tokens_per_step=trainer.tokens_per_step, live=sys.stdout.isatty()) as progress:
             metrics = trainer.fit(callbacks=[progress], verbose=0)
     print(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def _recipe_line(asked, used):
+    """The optimizer settings a run trains with, and whether they came from the architecture's recipe."""
+    from kerasllm.models.recipes import DEFAULT_RECIPE
+
+    settings = ", ".join(f"{key}={getattr(used, key):g}" for key in DEFAULT_RECIPE if key != "optimizer")
+    line = f"optimizer: {used.optimizer}, {settings}"
+    if asked.learning_rate is not None and asked.optimizer is None and used.optimizer != DEFAULT_RECIPE["optimizer"]:
+        line += (f" (your learning_rate with the {used.arch} recipe's {used.optimizer}; add "
+                 f"optimizer={DEFAULT_RECIPE['optimizer']} for an {DEFAULT_RECIPE['optimizer']} rate)")
+    return line
 
 
 def _evaluate(args):

@@ -154,10 +154,12 @@ def test_train_into_a_pipe_prints_a_plain_line_per_validation(tmp_path):
     assert result.stderr == ""  # no TensorFlow / absl / oneDNN start-up lines, no Python warnings
     lines = result.stdout.splitlines()
     assert lines[0] == f"run directory: {out}"
-    assert [line.split("  ")[0] for line in lines[1:3]] == ["step 1/2", "step 2/2"]
+    assert lines[1] == ("optimizer: adamw, learning_rate=0.01, weight_decay=0.01, warmup_ratio=0.05, "
+                        "min_lr_ratio=0.1, clipnorm=1")  # bow's recipe on a seq2seq task
+    assert [line.split("  ")[0] for line in lines[2:4]] == ["step 1/2", "step 2/2"]
     assert all(re.fullmatch(r"step \d/2  loss \d\.\d{4}  val_loss \d\.\d{4}  val_token_accuracy \d\.\d{4}  "
-                            r"[\d,]+ tokens/s", line) for line in lines[1:3]), lines
-    assert json.loads("\n".join(lines[3:]))["steps"] == 2
+                            r"[\d,]+ tokens/s", line) for line in lines[2:4]), lines
+    assert json.loads("\n".join(lines[4:]))["steps"] == 2
     for garbage in ("Epoch", "/step", "\r", "\x1b", "\u2501"):  # Keras' progress bar, rich's bar
         assert garbage not in result.stdout
 

@@ -120,3 +120,16 @@ def test_each_architecture_beats_the_unigram_perplexity_of_ptb_text_with_its_rec
     assert trainer.tokenizer.vocabulary_size == VOCABULARY
     metrics = trainer.fit(verbose=0)
     assert metrics["validation_perplexity"] < 0.9 * unigram, (arch, metrics["validation_perplexity"], unigram)
+
+
+def test_the_cli_says_which_recipe_trains_and_when_a_rate_meets_another_optimizer():
+    from kerasllm.cli import _recipe_line
+
+    lm = with_recipe(TrainConfig(task="ptb", arch="lstm"), "lm")
+    assert _recipe_line(TrainConfig(task="ptb", arch="lstm"), lm) == (
+        "optimizer: sgd, learning_rate=20, weight_decay=0, warmup_ratio=0, min_lr_ratio=0.1, clipnorm=0.25")
+    asked = TrainConfig(task="ptb", arch="lstm", learning_rate=3e-3)
+    assert _recipe_line(asked, with_recipe(asked, "lm")).endswith(
+        "(your learning_rate with the lstm recipe's sgd; add optimizer=adamw for an adamw rate)")
+    both = TrainConfig(task="ptb", arch="lstm", learning_rate=3e-3, optimizer="adamw")
+    assert "your learning_rate" not in _recipe_line(both, with_recipe(both, "lm"))
