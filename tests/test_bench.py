@@ -287,33 +287,69 @@ def test_bench_writes_valid_pngs(bench):
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
-def test_tensorboard_finds_scalars_and_hparams_for_every_arch(bench):
+def _events(folder):
     from tensorboard.backend.event_processing import event_accumulator
-    from tensorboard.plugins.hparams import metadata
+
+    events = event_accumulator.EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return events
+
+
+def _value(events, tag):
     from tensorboard.util import tensor_util
 
-    out, _, _ = bench
-    for task in ["negation_sentiment", "mqar@pairs4"]:
+    return tensor_util.make_ndarray(events.Tensors(tag)[-1].tensor_proto)
+
+
+def test_tensorboard_shows_two_runs_per_cell_on_one_step_axis_with_hparams_and_config(bench):
+    from tensorboard.plugins.hparams import metadata
+
+    out, _, lines = bench
+    for task, kind_metric in [("negation_sentiment", "macro_f1"), ("mqar@pairs4", "token_accuracy")]:
+        runs = sorted(path.parent.relative_to(out / task).as_posix()
+                      for path in (out / task).rglob("events.out.tfevents.*"))
+        for arch in ["gru", "cnn"]:  # exactly two runs per cell, none at seed0/ itself
+            assert {r for r in runs if r.startswith(f"{arch}/")} == {f"{arch}/seed0/train", f"{arch}/seed0/validation"}
+        assert f"compare the architectures of {task}: tensorboard --logdir {out / task}" in lines
+        experiment = metadata.parse_experiment_plugin_data(
+            _events(out / task).PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG])
+        columns = [info.name.tag for info in experiment.metric_infos]
+        assert columns[:2] == ["final/validation_headline", "final/test_headline"]
+        assert f"final/test_{kind_metric}" in columns and columns[-1] == "final/still_improving"
+        other_kind = "token_accuracy" if kind_metric == "macro_f1" else "macro_f1"  # only this task's metrics
+        assert not [c for c in columns if other_kind in c]
+        assert [info.name for info in experiment.hparam_infos][:3] == ["task", "arch", "seed"]
         for arch in ["gru", "cnn"]:
             run = out / task / arch / "seed0"
-            for split in ["train", "validation"]:
-                events = event_accumulator.EventAccumulator(str(run / split), size_guidance={"tensors": 0})
-                events.Reload()
-                assert "epoch_loss" in events.Tags()["tensors"], (run, split)
-                assert len(events.Tensors("epoch_loss")) == 2  # two validation periods
-            events = event_accumulator.EventAccumulator(str(run), size_guidance={"tensors": 0})
-            events.Reload()
-            content = events.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG]
-            hparams = metadata.parse_session_start_info_plugin_data(content).hparams
-            assert hparams["arch"].string_value == arch and hparams["task"].string_value == task
             metrics = json.loads((run / "metrics.json").read_text())
-            assert hparams["params"].number_value == metrics["parameters"]
-            assert hparams["hidden_dim"].number_value == 8 and hparams["num_layers"].number_value == 1
             config = json.loads((run / "config.json").read_text())  # the architecture's recipe filled it in
-            assert hparams["seed"].number_value == 0 and hparams["learning_rate"].number_value == config["learning_rate"]
-            final = f"final/test_{metrics['headline_metric']}"
-            value = float(tensor_util.make_ndarray(events.Tensors(final)[-1].tensor_proto))
-            assert value == pytest.approx(metrics[f"test_{metrics['headline_metric']}"], rel=1e-6)
+            for split in ["train", "validation"]:  # each scalar once, against the optimizer step
+                events = _events(run / split)
+                curves = [tag for tag in events.Tags()["tensors"]
+                          if tag != "config" and not tag.startswith(("final/", "_"))]
+                assert "loss" in curves and "epoch_loss" not in curves
+                assert not [t for t in curves if t.startswith(("evaluation_", "val_"))]
+                steps = {tag: [e.step for e in events.Tensors(tag)] for tag in curves}
+                assert steps == {tag: [2, 4] for tag in curves}, (run, split)
+            events = _events(run / "validation")
+            content = events.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG]
+            session = metadata.parse_session_start_info_plugin_data(content)
+            hparams = session.hparams
+            assert session.group_name == f"{arch}/seed0"
+            assert hparams["arch"].string_value == arch and hparams["task"].string_value == task
+            assert "task_name" not in hparams and "epochs" not in hparams
+            assert hparams["budget"].string_value == "4 steps"
+            assert hparams["params"].number_value == metrics["parameters"] == int(metrics["parameters"])
+            assert hparams["hidden_dim"].number_value == 8 and hparams["num_layers"].number_value == 1
+            assert hparams["seed"].number_value == 0
+            assert hparams["learning_rate"].number_value == config["learning_rate"]
+            headline = metrics["headline_metric"]
+            for split in ["validation", "test"]:
+                value = float(_value(events, f"final/{split}_headline"))
+                assert value == pytest.approx(metrics[f"{split}_{headline}"], rel=1e-6)
+            (text,) = [t.decode() for t in _value(events, "config").reshape(-1)]
+            assert text.startswith("| setting | value |") and f"| arch | {arch} |" in text
+            assert f"| learning_rate | {json.dumps(config['learning_rate'])} |" in text
 
 
 def test_lm_runs_write_generated_text_to_tensorboard(shared_data, tmp_path):
@@ -433,13 +469,14 @@ def test_finished_runs_are_reused_only_with_the_same_config(bench, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(bench[0], out)
     run = out / "negation_sentiment" / "gru" / "seed0"
-    (hparams,) = run.glob("*.hparams")
+    (hparams,) = (run / "validation").glob("*.hparams")
     hparams.unlink()  # as if killed between metrics.json and the HParams file
     metrics_before = snapshot(run)[run / "metrics.json"]
     only_gru = dict(archs=("gru",), cells=[Cell("negation_sentiment", task_options=SIZES)])
     result = run_bench(tiny_suite(**only_gru), out, log=lambda line: None)
     assert [o.status for o in result.outcomes] == ["reused"]
-    assert len(list(run.glob("*.hparams"))) == 1 and snapshot(run)[run / "metrics.json"] == metrics_before
+    assert len(list((run / "validation").glob("*.hparams"))) == 1
+    assert snapshot(run)[run / "metrics.json"] == metrics_before
     wider = tiny_suite(**only_gru).replace(settings={**TINY, "hidden_dim": 12})
     (outcome,) = run_bench(wider, out, log=lambda line: None).outcomes
     assert outcome.status == "failed" and "different config (hidden_dim)" in outcome.error
@@ -650,7 +687,7 @@ def test_flags_reach_csv_markdown_and_hparams_end_to_end(bench, tmp_path):
     assert row["validations"] == 3 and row["still_improving"] in (True, False)
     assert row["best_validation_step"] in (2, 4, 6) and row["at_chance"] in (True, False)
     run = tmp_path / "e" / "negation_sentiment" / "cnn" / "seed0"
-    events = event_accumulator.EventAccumulator(str(run), size_guidance={"tensors": 0})
+    events = event_accumulator.EventAccumulator(str(run / "validation"), size_guidance={"tensors": 0})
     events.Reload()
     value = float(tensor_util.make_ndarray(events.Tensors("final/still_improving")[-1].tensor_proto))
     assert value == float(row["still_improving"])

@@ -31,6 +31,7 @@ LAZY_IMPORTS_ALLOWED = {
     "kerasllm.cli": "*",  # the command line answers --help, archs, tasks and typos without loading TensorFlow
     "kerasllm.imports": {"keras"},  # configs and the CLI parse import paths without loading Keras
     "kerasllm.generation.decode": {"tensorflow", "jax"},  # the compiled loop of the backend in use
+    "kerasllm.training.tensorboard": {"tensorflow"},  # TensorBoard summaries (TF only)
     "kerasllm.bench.hparams": {"tensorflow", "tensorboard.plugins.hparams"},  # TensorBoard summaries (TF only)
     "kerasllm.bench.text_samples": {"tensorflow"},  # TensorBoard text summaries (TF only)
     "kerasllm.bench.plots": {"matplotlib", "matplotlib.backends.backend_agg", "matplotlib.figure"},  # plots only

@@ -135,7 +135,7 @@ def test_a_bench_row_beside_a_neural_one(tmp_path, capsys):
     metric_names = [{k for k in json.loads((out / "negation_sentiment" / arch / "seed0" / "metrics.json").read_text())
                      if k.startswith(("validation_", "test_"))} for arch in ("bow", "tfidf_lr")]
     assert metric_names[0] == metric_names[1]
-    assert any(p.name.endswith(".hparams") for p in (out / "negation_sentiment" / "tfidf_lr" / "seed0").iterdir())
+    assert any(p.name.endswith(".hparams") for p in (out / "negation_sentiment" / "tfidf_lr" / "seed0" / "validation").iterdir())
     capsys.readouterr()
     assert main(argv) == 0  # the same command again: both rows reused
     assert "negation_sentiment/tfidf_lr/seed0: reused" in capsys.readouterr().out

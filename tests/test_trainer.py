@@ -77,6 +77,8 @@ def test_same_seed_same_metrics_and_interrupted_run_resumes(tmp_path, finished_r
     assert trainer.run.resuming
     resumed = trainer.fit()
     assert resumed["epochs"] == 2
+    steps_per_epoch = resumed["steps"] // 2  # the curves go on at the resumed step, nothing drawn twice
+    assert _scalars(out / "validation")["loss"] == [steps_per_epoch, 2 * steps_per_epoch]
     for key in ["validation_loss", "test_loss", "test_accuracy"]:
         assert resumed[key] == pytest.approx(reference[key], abs=1e-5), key
 
@@ -118,19 +120,28 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
     assert not (tmp_path / "nan" / "metrics.json").exists()
 
 
-def _scalar_tags(folder):
+def _scalars(folder):
+    """{tag: [steps]} of the scalar summaries in one TensorBoard run folder."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
     accumulator.Reload()
-    return set(accumulator.Tags()["tensors"]) | set(accumulator.Tags()["scalars"])
+    tags = accumulator.Tags()
+    return {**{tag: [e.step for e in accumulator.Tensors(tag)] for tag in tags["tensors"]},
+            **{tag: [e.step for e in accumulator.Scalars(tag)] for tag in tags["scalars"]}}
 
 
-def test_tensorboard_has_loss_metric_learning_rate_and_throughput(finished_run):
-    out, _ = finished_run
-    train = _scalar_tags(out / "train")
-    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_tokens_per_second"} <= train
-    assert {"epoch_loss", "epoch_accuracy", "epoch_macro_f1"} <= _scalar_tags(out / "validation")
+def test_tensorboard_has_loss_metric_learning_rate_and_throughput_once_per_optimizer_step(finished_run):
+    out, metrics = finished_run
+    steps_per_epoch = metrics["steps"] // metrics["epochs"]
+    train, validation = _scalars(out / "train"), _scalars(out / "validation")
+    assert {"loss", "accuracy", "learning_rate", "tokens_per_second", "epoch_seconds"} <= set(train)
+    assert {"loss", "accuracy", "macro_f1"} <= set(validation)
+    for tag, steps in [*train.items(), *validation.items()]:  # one x axis: the optimizer step, once per epoch
+        assert tag == "epoch_seconds" or not tag.startswith(("epoch_", "evaluation_", "val_")), tag
+        assert steps == [steps_per_epoch, 2 * steps_per_epoch], tag
+    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == ["checkpoints", "train", "validation"]
+    assert not list(out.glob("events.out.tfevents.*"))
 
 
 def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):

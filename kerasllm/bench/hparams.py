@@ -1,87 +1,158 @@
-"""TensorBoard HParams for benchmark runs, so `tensorboard --logdir OUT` can sort and filter them.
+"""TensorBoard HParams for benchmark runs, so `tensorboard --logdir OUT/<task>` can sort and filter them.
 
-Each finished run directory gets one event file at its top level holding the run's hyperparameters
-(`hp.hparams`, the plugin's session data) and its final metrics as scalars tagged `final/<metric>`,
-plus `final/still_improving` (1 or 0, from the run's checkpoints/state.json by the rule of
-`kerasllm.bench.results.convergence`; left out when the run has too few validations to judge). The
-"at chance" flag needs the task's data and is only in results.csv / results.md.
-The Trainer's TensorBoard callback already writes `train/` and `validation/` scalars below it, so
-TensorBoard's run names read `<task>/<arch>/seed<k>/train` and overlay every architecture.
-LM text samples are not logged: generation is not part of the bench. A run of a learning-rate sweep is
-written when it finishes, before any rate is selected, so its final metrics are the validation ones; the
-selected rate's test metrics are added to metrics.json and the tables only (a later selection may change).
+Each finished run writes one event file into its `validation/` folder (`write_hparams`), beside its
+validation curves: the HParams session (`hparams_of`: the cell label, arch, seed, exact parameter count,
+width, depth, the learning rate of config.json, batch size and budget), the final metrics as scalars
+tagged `final/<metric>` (`final/validation_headline` and `final/test_headline` being the task's headline
+metric, for every row), `final/still_improving` (1 or 0, by the rule of
+`kerasllm.bench.results.convergence`; left out when the run has too few validations to judge) and its
+config.json as a Markdown table (text tag `config`). TensorBoard pairs a session with the run whose folder
+holds it, so a cell shows as two runs, `<arch>/seed<k>/train` and `<arch>/seed<k>/validation`.
+Each task folder gets one experiment (`write_experiment`: an `hparams_config` summary in `OUT/<task>/`), so
+the HParams columns of `--logdir OUT/<task>` are that task's metrics. The "at chance" flag needs the task's
+data and is only in results.csv / results.md. A run of a learning-rate sweep is written when it finishes,
+before any rate is selected, so its final metrics are the validation ones; the selected rate's test
+metrics are added to metrics.json and the tables only (a later selection may change).
 
 Example:
 >>> import pathlib, tempfile
->>> run_dir = pathlib.Path(tempfile.mkdtemp())
->>> metrics = final_metrics({"test_accuracy": 0.9, "test_seconds": 1.5, "steps": 300})
+>>> task_dir = pathlib.Path(tempfile.mkdtemp())
+>>> run_dir = task_dir / "gru" / "seed0"
+>>> metrics = final_metrics({"test_accuracy": 0.9, "test_seconds": 1.5, "steps": 300, "headline_metric": "accuracy"})
 >>> metrics
-{'test_accuracy': 0.9}
->>> write_hparams(run_dir, {"task": "mqar", "arch": "gru", "seed": 0}, metrics, step=300)
->>> [path.name.endswith(HPARAMS_FILE_SUFFIX) for path in run_dir.iterdir()]
+{'test_accuracy': 0.9, 'test_headline': 0.9}
+>>> write_hparams(run_dir, {"task": "mqar", "arch": "gru", "seed": 0}, metrics, {"arch": "gru"}, step=300)
+>>> [path.name.endswith(HPARAMS_FILE_SUFFIX) for path in (run_dir / "validation").iterdir()]
 [True]
+>>> write_experiment(task_dir, [metrics])
+>>> [path.suffix for path in task_dir.iterdir() if path.is_file()]
+['.experiment']
 """
 
+import json
 import math
 
-from kerasllm.bench.results import read_run
+from kerasllm.bench.results import budget_of, read_run
+from kerasllm.training.baselines import BASELINES
 
 HPARAMS_FILE_SUFFIX = ".hparams"
+EXPERIMENT_FILE_SUFFIX = ".experiment"
+#: The HParams columns, in order (`hparams_of`).
+HPARAM_NAMES = ("task", "arch", "seed", "params", "hidden_dim", "num_layers", "learning_rate", "batch_size",
+                "budget")
+HEADLINES = ("validation_headline", "test_headline")
+STILL_IMPROVING = "still_improving"
 
 
-def hparams_of(config, label, parameters):
-    """The hyperparameters shown for one run (strings, ints, floats and bools only)."""
-    return {
-        "task": label,
-        "task_name": config.task,
-        "arch": config.arch,
-        "params": int(parameters) if parameters is not None else -1,
-        "hidden_dim": config.hidden_dim,
-        "num_layers": config.num_layers,
-        "learning_rate": config.learning_rate,
-        "batch_size": config.batch_size,
-        "seed": config.seed,
-        "steps": config.steps if config.steps is not None else -1,
-        "epochs": config.epochs if config.epochs is not None else -1,
-        "tokens": config.tokens if config.tokens is not None else -1,
+def hparams_of(config, label, parameters, time_budget=None):
+    """The hyperparameters shown for one run; a value the run does not have (a baseline's rate) is left out.
+
+    Args:
+        config: the run's config.json, as a dict (the learning rate is the one the recipe filled in).
+        label: the cell label, e.g. "mqar@pairs4".
+        parameters: the exact parameter count.
+        time_budget: the suite's wall-clock budget in seconds, if any (part of `budget`).
+
+    Example:
+    >>> hparams_of({"arch": "gru", "seed": 0, "steps": 400, "learning_rate": 0.01}, "mqar", 1234)["budget"]
+    '400 steps'
+    """
+    values = {
+        "task": label, "arch": config.get("arch"), "seed": config.get("seed"),
+        "params": int(parameters) if parameters is not None else None,
+        "hidden_dim": config.get("hidden_dim"), "num_layers": config.get("num_layers"),
+        "learning_rate": config.get("learning_rate"), "batch_size": config.get("batch_size"),
+        "budget": budget_of(config, time_budget),
     }
+    if config.get("arch") in BASELINES:  # no learning rate, no step budget
+        values.update(learning_rate=None, budget=None)
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def config_markdown(config):
+    """config.json as a two-column Markdown table (nested settings as JSON).
+
+    Example:
+    >>> print(config_markdown({"arch": "gru", "task_options": {"num_train": 32}, "steps": None}))
+    | setting | value |
+    |---|---|
+    | arch | gru |
+    | task_options | {"num_train": 32} |
+    | steps | null |
+    """
+    cell = lambda value: (value if isinstance(value, str) else json.dumps(value)).replace("|", r"\|")  # noqa: E731
+    rows = [f"| {key} | {cell(value)} |" for key, value in config.items()]
+    return "\n".join(["| setting | value |", "|---|---|", *rows])
 
 
 def final_metrics(metrics):
-    """The numeric final metrics worth charting: validation_* and test_* except timings."""
-    return {
+    """The numeric final metrics worth charting: validation_* and test_* except timings, plus the headline's."""
+    final = {
         key: float(value) for key, value in metrics.items()
         if key.startswith(("validation_", "test_")) and not key.endswith("_seconds")
         and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     }
+    for split in ("validation", "test"):
+        if f"{split}_{metrics.get('headline_metric')}" in final:
+            final[f"{split}_headline"] = final[f"{split}_{metrics['headline_metric']}"]
+    return final
 
 
 def convergence_metrics(run_dir):
     """{"still_improving": 1.0 or 0.0} for the run in `run_dir`; {} when it cannot be judged."""
-    still_improving = read_run(run_dir).get("still_improving")
-    return {} if still_improving is None else {"still_improving": float(still_improving)}
+    still_improving = read_run(run_dir).get(STILL_IMPROVING)
+    return {} if still_improving is None else {STILL_IMPROVING: float(still_improving)}
 
 
-def write_hparams(run_dir, hparams, metrics, step=0, trial_id=None):
-    """Writes the HParams session data and `final/<metric>` scalars into `run_dir`.
+def has_hparams(run_dir):
+    """Whether `write_hparams` has written the run's file (a run killed just before has metrics.json only)."""
+    return any((run_dir / "validation").glob(f"*{HPARAMS_FILE_SUFFIX}"))
+
+
+def write_hparams(run_dir, hparams, metrics, config, step=0, trial_id=None):
+    """Writes the HParams session, `final/<metric>` scalars and the config text into `run_dir/validation`.
 
     Args:
-        run_dir: the run directory (TensorBoard treats it as one run).
-        hparams: dict of name -> str / int / float / bool.
+        run_dir: the run directory (a `pathlib.Path`).
+        hparams: dict of name -> str / int / float / bool (`hparams_of`).
         metrics: dict of name -> float, written as scalars tagged `final/<name>` at `step`;
             `final/still_improving` (`convergence_metrics`) is added.
+        config: the run's config.json (a dict), logged as a Markdown table under the text tag `config`.
         step: the training step the final metrics belong to.
-        trial_id: the run's name in the HParams tab. Defaults to `<task>/<arch>/seed<k>` from `hparams`.
+        trial_id: the run's name in the HParams tab. Defaults to `<arch>/seed<k>` from `hparams`.
     """
     metrics = {**metrics, **convergence_metrics(run_dir)}
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
-    writer = tf.summary.create_file_writer(str(run_dir), filename_suffix=HPARAMS_FILE_SUFFIX)
+    writer = tf.summary.create_file_writer(str(run_dir / "validation"), filename_suffix=HPARAMS_FILE_SUFFIX)
     with writer.as_default():
-        default_id = f"{hparams.get('task')}/{hparams.get('arch')}/seed{hparams.get('seed')}"
-        hp.hparams(hparams, trial_id=trial_id or default_id)
+        hp.hparams(hparams, trial_id=trial_id or f"{hparams.get('arch')}/seed{hparams.get('seed')}")
         for name, value in metrics.items():
             tf.summary.scalar(f"final/{name}", value, step=step)
+        tf.summary.text("config", config_markdown(config), step=step)
+    writer.flush()
+    writer.close()
+
+
+def write_experiment(task_dir, metrics):
+    """Writes the HParams experiment of one task folder: its columns, replacing an earlier one.
+
+    Args:
+        task_dir: `OUT/<task>`, the folder that holds the task's runs.
+        metrics: the `final_metrics` of the task's finished runs; the metric columns are the headline ones,
+            then every other name found among them, then `still_improving`.
+    """
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    names = sorted({name for run in metrics for name in run} - set(HEADLINES))
+    columns = [*HEADLINES, *names, STILL_IMPROVING]
+    for old in task_dir.glob(f"*{EXPERIMENT_FILE_SUFFIX}"):
+        old.unlink()
+    writer = tf.summary.create_file_writer(str(task_dir), filename_suffix=EXPERIMENT_FILE_SUFFIX)
+    with writer.as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in HPARAM_NAMES],
+                          metrics=[hp.Metric(f"final/{name}", display_name=name) for name in columns])
     writer.flush()
     writer.close()

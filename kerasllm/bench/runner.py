@@ -8,7 +8,9 @@ evaluated on validation only; once all runs are done, the selected rate's runs g
 and the tables) and the bench goes on. Running the same bench with the same OUT resumes: finished runs
 (those with a metrics.json) are reused untouched, unfinished ones resume from their last checkpoint,
 failed ones are retried, and a sweep's selection is made again. At the end the runner writes
-results.csv, results.md, plots/ and prints the table.
+one TensorBoard HParams experiment per task folder (`kerasllm.bench.hparams`), results.csv, results.md,
+plots/, prints the table and, per task, the `tensorboard --logdir OUT/<task>` command that compares its
+architectures (each run shows as `<arch>/seed<k>/train` and `<arch>/seed<k>/validation`).
 
 Example (a tiny suite: one cell, one architecture, two steps; `load_suite("quick")` is the real one):
 >>> import tempfile
@@ -25,6 +27,7 @@ import dataclasses
 import datetime
 import math
 import pathlib
+import shlex
 import time
 import traceback
 
@@ -33,7 +36,7 @@ import keras
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
 from kerasllm.bench.deferred_test import evaluate_selected
 from kerasllm.bench.lr_sweep import entries_text
-from kerasllm.bench.hparams import HPARAMS_FILE_SUFFIX, final_metrics, hparams_of, write_hparams
+from kerasllm.bench.hparams import final_metrics, has_hparams, hparams_of, write_experiment, write_hparams
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
 from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
@@ -145,15 +148,18 @@ class _Runner:
                 f"{run.path} holds a finished run with a different config ({', '.join(changed)}); it is kept "
                 "as is. Use a new --out for different settings."
             )
-        if not any(run.path.glob(f"*{HPARAMS_FILE_SUFFIX}")):  # killed after metrics.json, before HParams
+        if not has_hparams(run.path):  # killed after metrics.json, before HParams
             metrics = read_json(run.path / "metrics.json")
-            self.write_hparams(run, config, metrics)
+            self.write_hparams(run, metrics)
         return read_json(run.path / "metrics.json")
 
-    def write_hparams(self, run, config, metrics, steps=None):
-        hparams = {**hparams_of(config, run.label, metrics.get("parameters")), "arch": run.arch}  # a student's class
-        write_hparams(run.path, hparams, final_metrics(metrics),
-                      step=steps if steps is not None else metrics.get("steps", 0), trial_id=run.name)
+    def write_hparams(self, run, metrics, steps=None):
+        saved = read_json(run.path / "config.json")  # the learning rate the recipe filled in
+        hparams = {**hparams_of(saved, run.label, metrics.get("parameters"), self.suite.time_budget),
+                   "arch": run.arch}  # a student's class (file.py:Class) by its bench name
+        write_hparams(run.path, hparams, final_metrics(metrics), saved,
+                      step=steps if steps is not None else metrics.get("steps", 0),
+                      trial_id=run.path.relative_to(self.out / run.label).as_posix())
 
     def record_success(self, run, config, metrics, memory, steps, **fields):
         """Writes the run's bench.json (what the bench knows beyond metrics.json) and its HParams."""
@@ -162,7 +168,7 @@ class _Runner:
             "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"], "steps": steps,
             "peak_rss_mb": memory.peak_mb, "memory_source": memory.source, **fields,
         })
-        self.write_hparams(run, config, metrics, steps=steps)
+        self.write_hparams(run, metrics, steps=steps)
 
     @staticmethod
     def forget_failure(run):
@@ -306,11 +312,16 @@ def run_bench(suite, out, log=print, command=None, display=None):
                     "the selected rates on the test split")
         trusted = {path for run in runs for path in run.config.import_paths()}
         evaluate_selected(out, trusted=trusted, log=display.log)
+    for label in dict.fromkeys(run.label for run in runs):  # one HParams experiment per task folder
+        write_experiment(out / label, [final_metrics(read_json(run.path / "metrics.json")) for run in runs
+                                       if run.label == label and (run.path / "metrics.json").is_file()])
     rows = collect_rows(out)
     outputs = write_report(rows, out, title=f"Benchmark '{suite.name}'", sources=[str(out)])
     display.log("")
     display.log(outputs.markdown)
     display.log(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {out / 'plots'}")
+    for label in dict.fromkeys(run.label for run in runs):
+        display.log(f"compare the architectures of {label}: tensorboard --logdir {shlex.quote(str(out / label))}")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         display.log(f"{len(failed)} of {len(runs)} runs failed (errors above and in results.md); rerun the same "

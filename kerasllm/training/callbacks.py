@@ -20,8 +20,8 @@ class Throughput(keras.callbacks.Callback):
     """Adds `tokens_per_second` (real input tokens) and `epoch_seconds` to each epoch's logs.
 
     Both count training only: the time `fit` spends on validation is left out, and an epoch cut
-    short (by a time budget or Ctrl-C) counts the steps it ran. Put it before the TensorBoard
-    callback so TensorBoard records the values.
+    short (by a time budget or Ctrl-C) counts the steps it ran. Put it before `StepScalars`
+    so TensorBoard records the values.
 
     Args:
         tokens_per_step: average number of non-pad input tokens in one training batch.

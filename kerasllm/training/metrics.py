@@ -97,7 +97,7 @@ def extra_metric(spec):
 
     Keras calls its `update_state(targets, logits, sample_weight)` on every batch, `sample_weight` 1 for the
     real target tokens and 0 for padding (and for the source of a seq2seq example); it is logged under its
-    own name (TensorBoard's `epoch_<name>`, metrics.json's `validation_<name>` and `test_<name>`).
+    own name (TensorBoard's `<name>` in train/ and validation/, metrics.json's `validation_<name>` and `test_<name>`).
 
     Raises:
         ConfigError: the path does not load, names no `keras.metrics.Metric`, or its name is taken.

@@ -3,7 +3,8 @@
 It builds the task, fits the tokenizer on the training split, encodes the splits, builds
 backbone + head, compiles the architecture's recipe (`kerasllm.models.recipes`: AdamW or SGD with warm-up +
 cosine decay and global gradient clipping, unless the config overrides it), and fits
-with TensorBoard logs and crash-safe checkpoints in a run directory. Re-running with the same run
+with crash-safe checkpoints and TensorBoard scalars (`kerasllm.training.tensorboard`: train/ and validation/,
+stepped by the optimizer step) in a run directory. Re-running with the same run
 directory resumes from the last checkpoint.
 
 Example:
@@ -37,6 +38,7 @@ from kerasllm.training.model_files import load_run_model
 from kerasllm.training.optimizers import OPTIMIZERS, build_optimizer
 from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json, write_json_atomic
 from kerasllm.training.schedule import WarmupCosine
+from kerasllm.training.tensorboard import StepScalars
 
 DEFAULT_EPOCHS = 3
 #: The splits `fit` evaluates the best model on, unless told fewer.
@@ -182,7 +184,7 @@ class Trainer:
             throughput,
             keras.callbacks.TerminateOnNaN(),
             checkpointer,
-            keras.callbacks.TensorBoard(log_dir=str(self.run.path), write_graph=False),
+            StepScalars(self.run.path),  # after the checkpointer: a logged epoch is a saved one
             *callbacks,
         ]
         if c.early_stopping_patience:
