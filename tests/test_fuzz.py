@@ -1221,9 +1221,7 @@ def test_known_bug_tiny_shakespeare_never_gives_an_empty_train_text():
     assert isinstance(result, DataError) or result[0]["train"].texts[0]
 
 
-@known_bug("kerasllm/data/datasets/imdb.py _reviews: a folder inside aclImdb/<split>/<polarity>/ raises "
-           "IsADirectoryError (read_bytes on a directory) instead of being skipped or giving a DataError")
-def test_known_bug_imdb_skips_a_subfolder_among_the_reviews():
+def test_imdb_skips_a_subfolder_among_the_reviews():  # found by fuzzing: it raised IsADirectoryError
     files = imdb_files({group: [(1, 7, "Fine.")] for group in IMDB_GROUPS})
     files["aclImdb/train/pos/2_8.txt/inside"] = b"a folder named like a review"
     result = outcome(lambda: load_files("imdb", files), IsADirectoryError)
@@ -1238,9 +1236,9 @@ def test_known_bug_wordpiece_reads_the_text_after_a_nul(fitted):
     assert get_tokenizer("wordpiece", vocabulary_size=80).fit(["\x00the fox"]).encode("fox")
 
 
-@known_bug("read_json and Tokenizer.load catch ValueError only: deeply nested JSON raises RecursionError")
+# Found by fuzzing: read_json and Tokenizer.load let the RecursionError of deeply nested JSON through.
 @pytest.mark.parametrize("read, error", [(read_json, CorruptFileError), (Tokenizer.load, DataError)])
-def test_known_bug_deeply_nested_json_is_a_documented_error(read, error):
+def test_deeply_nested_json_is_a_documented_error(read, error):
     with tempfile.TemporaryDirectory() as root:
         path = pathlib.Path(root) / "file.json"
         path.write_bytes(b"[" * 100_000)

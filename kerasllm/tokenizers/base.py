@@ -133,10 +133,10 @@ class Tokenizer:
             return cls.from_config(payload["config"])
         except FileNotFoundError:
             raise DataError(f"No tokenizer file at {path}. Is this a kerasllm run directory?")
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, RecursionError) as e:  # RecursionError: absurdly nested JSON
             if isinstance(e, ConfigError):
                 raise
             raise DataError(
-                f"Tokenizer file {path} is not a valid kerasllm tokenizer ({e}). Restore the run's own "
+                f"Tokenizer file {path} is not a valid kerasllm tokenizer ({type(e).__name__}: {e}). Restore the run's own "
                 "tokenizer.json, or train a new run."
             ) from None

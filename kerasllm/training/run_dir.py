@@ -92,9 +92,9 @@ def read_json(path):
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError; nesting too deep to parse
         raise CorruptFileError(
-            f"{path} is not valid JSON ({error}). Restore it from a copy, or choose a new --out."
+            f"{path} is not valid JSON ({type(error).__name__}: {error}). Restore it from a copy, or choose a new --out."
         ) from None
 
 

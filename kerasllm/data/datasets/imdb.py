@@ -96,6 +96,8 @@ class IMDB(RealTask):
         if self._folder_complete(folder):
             for split, polarity in _GROUPS:
                 for path in (folder / FOLDER / split / polarity).iterdir():
+                    if not path.is_file():  # a folder among the reviews is not a review (the archive skips them too)
+                        continue
                     yield f"{FOLDER}/{split}/{polarity}/{path.name}", path.read_bytes()
             return
         archive = folder / ARCHIVE
