@@ -285,7 +285,7 @@ def ag_news_datasets():
 
 
 def tiny_shakespeare_datasets():
-    # At least 2 characters: a 1-character file gives an empty train document (a known bug, see the bottom).
+    # At least 2 characters: a 1-character file is a DataError (tested at the bottom).
     text = st.text(UTF8_CHAR, min_size=2, max_size=80).filter(lambda t: t.encode("utf-8").strip())
 
     def build(text):
@@ -1214,9 +1214,7 @@ def test_known_bug_a_corpus_with_no_documents_is_a_data_error(content):
     assert isinstance(result, DataError)
 
 
-@known_bug("kerasllm/data/datasets/tiny_shakespeare.py: a 1-character file gives train = [''] "
-           "(int(0.9 * 1) == 0), an empty training document, instead of a DataError")
-def test_known_bug_tiny_shakespeare_never_gives_an_empty_train_text():
+def test_tiny_shakespeare_never_gives_an_empty_train_text():  # found by fuzzing: 1 character gave train [""]
     result = load_files("tiny_shakespeare", {"input.txt": b"T"})
     assert isinstance(result, DataError) or result[0]["train"].texts[0]
 

@@ -3,6 +3,7 @@
 from kerasllm.data.base import Split, TaskInfo, register_task
 from kerasllm.data.datasets.base import RealTask, read_text
 from kerasllm.data.download import RemoteFile
+from kerasllm.errors import DataError
 
 TRAIN_FRACTION = 0.9
 
@@ -53,5 +54,8 @@ class TinyShakespeare(RealTask):
     def _read(self, folder):
         text = read_text(folder / "input.txt", self.info.name)
         cut = int(len(text) * TRAIN_FRACTION)
+        if cut == 0:  # 1 character: nothing to train on
+            raise DataError(f"{self.info.name}: {folder / 'input.txt'} holds {len(text)} character(s), too few to "
+                            "split into training and validation text. Use the full input.txt.")
         validation = Split(texts=[text[cut:]])
         return {"train": Split(texts=[text[:cut]]), "validation": validation, "test": validation}
