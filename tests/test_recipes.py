@@ -58,6 +58,8 @@ def test_a_students_backbone_brings_its_recipe_and_subclasses_inherit_theirs():
     assert recipe_of("test_recipe_mlp", "classification") == DEFAULT_RECIPE
     assert Deeper.recipe == RecipeMLP.recipe
     assert recipe_of("tfidf_lr", "classification") == DEFAULT_RECIPE  # not a backbone: the defaults, unused
+    # A cell named as the arch runs inside rnn (kerasllm.models.plugins), so it trains by rnn's recipe.
+    assert recipe_of("keras.layers:GRUCell", "lm") == recipe_of("rnn", "lm") != DEFAULT_RECIPE
 
 
 def test_a_run_records_the_recipe_it_trained_with_and_resumes_from_the_open_config(ptb_slice, tmp_path):

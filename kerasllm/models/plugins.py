@@ -66,14 +66,8 @@ def resolve_arch(arch, arch_options):
         UnknownNameError: an unknown registry name (with a did-you-mean).
         ConfigError: an import path that fails to load, or names the wrong kind of class.
     """
-    options = dict(arch_options)
-    if is_import_path(arch):
-        arch, plugged = plugin_arch(arch)
-        options.update(plugged)
-    if is_import_path(arch):
-        cls = load_object(arch)  # a Backbone subclass (plugin_arch checked it)
-    else:
-        cls = BACKBONES.get(arch)
+    cls, plugged = _backbone_of(arch)
+    options = {**arch_options, **plugged}
     for option in PLUGIN_OPTIONS:
         value = options.get(option)
         if isinstance(value, str):
@@ -84,4 +78,19 @@ def resolve_arch(arch, arch_options):
     return cls, options
 
 
-__all__ = ["plugin_arch", "resolve_arch"]
+def backbone_class(arch):
+    """The backbone class `arch` runs as: a registered name's, a `Backbone` import path's own, or for a layer's
+    import path the built-in backbone it plugs into (a cell -> rnn, ...), as `resolve_arch` builds it."""
+    return _backbone_of(arch)[0]
+
+
+def _backbone_of(arch):
+    """(backbone class, the arch_options a plugged layer adds) of `arch`."""
+    plugged = {}
+    if is_import_path(arch):
+        arch, plugged = plugin_arch(arch)
+    cls = load_object(arch) if is_import_path(arch) else BACKBONES.get(arch)  # plugin_arch checked a Backbone
+    return cls, plugged
+
+
+__all__ = ["backbone_class", "plugin_arch", "resolve_arch"]

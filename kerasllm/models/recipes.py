@@ -17,8 +17,9 @@ Example:
 'adamw'
 """
 
-from kerasllm.imports import is_import_path, load_object
+from kerasllm.imports import is_import_path
 from kerasllm.models.backbone import BACKBONES
+from kerasllm.models.plugins import backbone_class
 
 #: The settings a recipe decides, and their values for an architecture without a recipe of its own:
 #: AdamW with linear warm-up, cosine decay to a tenth of the peak and global gradient clipping.
@@ -33,14 +34,12 @@ DEFAULT_RECIPE = {
 
 
 def recipe_of(arch, task_kind):
-    """The recipe of `arch` (a registered name or a backbone's import path) on tasks of `task_kind`:
-    `DEFAULT_RECIPE` updated with the backbone class's `recipe[task_kind]`. A name that is no backbone (a
-    baseline such as tfidf_lr) gets the default."""
-    if is_import_path(arch):
-        cls = load_object(arch)
-    else:
-        cls = BACKBONES.get(arch) if arch in BACKBONES.names() else None
-    return {**DEFAULT_RECIPE, **(getattr(cls, "recipe", None) or {}).get(task_kind, {})}
+    """The recipe of `arch` (a registered name or an import path) on tasks of `task_kind`: `DEFAULT_RECIPE`
+    updated with `recipe[task_kind]` of the backbone it runs as (`backbone_class`: a student's cell gets the
+    recipe of the rnn it runs in). A name that is no backbone (a baseline such as tfidf_lr) gets the default."""
+    if not is_import_path(arch) and arch not in BACKBONES.names():
+        return dict(DEFAULT_RECIPE)
+    return {**DEFAULT_RECIPE, **backbone_class(arch).recipe.get(task_kind, {})}
 
 
 def with_recipe(config, task_kind):
