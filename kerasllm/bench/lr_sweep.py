@@ -12,7 +12,7 @@ no learning rate and keep one run per seed in ``OUT/<cell>/<arch>/seed<k>/``.
 Example:
 >>> rate_label(3e-4), rate_label(0.0015), rate_of("lr3e-04"), rate_of("seed0")
 ('lr3e-04', 'lr1.5e-03', 0.0003, None)
->>> check_rates([1e-3, "x3"]), swept_rate("x3", recipe_rate=20.0), swept_rate(1e-3, recipe_rate=20.0)
+>>> check_rates([1e-3, "x3"]), entry_rate("x3", recipe_rate=20.0), entry_rate(1e-3, recipe_rate=20.0)
 ((0.001, 'x3'), 60.0, 0.001)
 >>> rows = [{"task": "mqar", "arch": "gru", "learning_rate": rate, "status": "ok", "validation_metric": value,
 ...          "lower_is_better": False, "lr_selected": False}
@@ -78,7 +78,7 @@ def check_rates(rates, where="lr_sweep"):
     return tuple(checked)
 
 
-def swept_rate(entry, recipe_rate):
+def entry_rate(entry, recipe_rate):
     """The learning rate a sweep entry stands for: the entry itself, or its factor times `recipe_rate`."""
     factor = _factor(entry)
     return entry if factor is None else factor * recipe_rate

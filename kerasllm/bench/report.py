@@ -31,8 +31,8 @@ import math
 import os
 import pathlib
 
-from kerasllm.bench.plots import write_plots
 from kerasllm.bench.lr_sweep import mark_selected
+from kerasllm.bench.plots import write_plots
 from kerasllm.bench.results import (
     CHANCE_MARGIN, COLUMNS, MIN_RELATIVE_GAIN, MIN_VALIDATIONS, PERFECT, RECENT_FRACTION, TRIVIAL_BASELINES,
     collect_rows, merge_rows, run_name, sort_rows, swept_rate,

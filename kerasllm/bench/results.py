@@ -142,7 +142,7 @@ def read_run(path, label=None, bench=None):
     metrics = _read(path / "metrics.json")
     sidecar = _read(path / SIDECAR) or {}
     state = _read(path / "checkpoints" / "state.json") or {}
-    swept_rate = rate_of(path.parent.name)  # a run of a learning-rate sweep: <cell>/<arch>/lr<rate>/seed<k>
+    folder_rate = rate_of(path.parent.name)  # a run of a learning-rate sweep: <cell>/<arch>/lr<rate>/seed<k>
     arch_dir = _arch_folder(path)
     label = label or sidecar.get("task") or arch_dir.parent.name
     # The bench's label first: a student's class (file.py:Class) runs as "rnn" + a cell but is its own row.
@@ -163,8 +163,8 @@ def read_run(path, label=None, bench=None):
         "seed": seed, "status": status, "error": error, "headline_metric": metric,
         "lower_is_better": metric in LOWER_IS_BETTER if metric else None,
         "hidden_dim": config.get("hidden_dim"), "num_layers": config.get("num_layers"),
-        "learning_rate": swept_rate or (None if baseline else config.get("learning_rate")),
-        "lr_selected": None if swept_rate is None else False,  # set by `mark_selected` (needs every rate's row)
+        "learning_rate": folder_rate or (None if baseline else config.get("learning_rate")),
+        "lr_selected": None if folder_rate is None else False,  # set by `mark_selected` (needs every rate's row)
         "params_target": (sidecar.get("sizing") or {}).get("target"),
         "budget": None if baseline or not config else budget_of(config, sidecar.get("time_budget_seconds")),
         "time_budget_seconds": sidecar.get("time_budget_seconds"),

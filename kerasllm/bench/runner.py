@@ -35,8 +35,8 @@ import keras
 
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
 from kerasllm.bench.deferred_test import evaluate_selected
-from kerasllm.bench.lr_sweep import entries_text
 from kerasllm.bench.hparams import final_metrics, has_hparams, hparams_of, write_experiment, write_hparams
+from kerasllm.bench.lr_sweep import entries_text
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
 from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
@@ -150,11 +150,11 @@ class _Runner:
             )
         if not has_hparams(run.path):  # killed after metrics.json, before HParams
             metrics = read_json(run.path / "metrics.json")
-            self.write_hparams(run, metrics)
+            self.write_hparams(run, config, metrics)
         return read_json(run.path / "metrics.json")
 
-    def write_hparams(self, run, metrics, steps=None):
-        saved = read_json(run.path / "config.json")  # the learning rate the recipe filled in
+    def write_hparams(self, run, config, metrics, steps=None):
+        saved = config.to_dict()  # as config.json holds it: the recipe's settings filled in (`run_config`)
         hparams = {**hparams_of(saved, run.label, metrics.get("parameters"), self.suite.time_budget),
                    "arch": run.arch}  # a student's class (file.py:Class) by its bench name
         write_hparams(run.path, hparams, final_metrics(metrics), saved,
@@ -168,7 +168,7 @@ class _Runner:
             "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"], "steps": steps,
             "peak_rss_mb": memory.peak_mb, "memory_source": memory.source, **fields,
         })
-        self.write_hparams(run, metrics, steps=steps)
+        self.write_hparams(run, config, metrics, steps=steps)
 
     @staticmethod
     def forget_failure(run):
@@ -312,7 +312,8 @@ def run_bench(suite, out, log=print, command=None, display=None):
                     "the selected rates on the test split")
         trusted = {path for run in runs for path in run.config.import_paths()}
         evaluate_selected(out, trusted=trusted, log=display.log)
-    for label in dict.fromkeys(run.label for run in runs):  # one HParams experiment per task folder
+    labels = list(dict.fromkeys(run.label for run in runs))
+    for label in labels:  # one HParams experiment per task folder
         write_experiment(out / label, [final_metrics(read_json(run.path / "metrics.json")) for run in runs
                                        if run.label == label and (run.path / "metrics.json").is_file()])
     rows = collect_rows(out)
@@ -320,7 +321,7 @@ def run_bench(suite, out, log=print, command=None, display=None):
     display.log("")
     display.log(outputs.markdown)
     display.log(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {out / 'plots'}")
-    for label in dict.fromkeys(run.label for run in runs):
+    for label in labels:
         display.log(f"compare the architectures of {label}: tensorboard --logdir {shlex.quote(str(out / label))}")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:

@@ -22,7 +22,7 @@ import importlib.util
 import pathlib
 from typing import Optional
 
-from kerasllm.bench.lr_sweep import check_rates, rate_label, swept_rate
+from kerasllm.bench.lr_sweep import check_rates, entry_rate, rate_label
 from kerasllm.checks import did_you_mean, read_settings_file, reject_unknown_keys
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import TASKS
@@ -335,16 +335,16 @@ def plan(suite, out):
     for cell in suite.cells:
         for arch in [a for a in suite_archs(suite) if plans_on(a, cell.task)]:
             label = arch_label(arch)
+            base = run_config(suite, cell, arch, seed=0)  # the seed is the only difference between its runs
             entries = suite.lr_sweep if suite.lr_sweep and arch not in BASELINES else (None,)
             for entry in entries:
-                rate = None if entry is None else swept_rate(entry, run_config(suite, cell, arch, 0).learning_rate)
+                rate = None if entry is None else entry_rate(entry, base.learning_rate)
                 folder = out / cell.label / label / (rate_label(rate) if rate is not None else "")
                 if any(run.path.parent == folder for run in runs):
                     raise ConfigError(f"The learning-rate sweep gives {label} on {cell.label} the rate {rate:g} twice "
                                       "(a rate and a factor of its recipe rate coincide); give each rate once.")
+                swept = base if rate is None else base.replace(learning_rate=rate)
                 for seed in range(suite.seeds):
-                    config = run_config(suite, cell, arch, seed)
-                    if rate is not None:
-                        config = config.replace(learning_rate=rate)
+                    config = swept if seed == 0 else swept.replace(seed=seed)
                     runs.append(PlannedRun(cell.label, label, seed, config, folder / f"seed{seed}", rate))
     return runs

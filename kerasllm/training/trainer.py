@@ -27,8 +27,8 @@ from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
 from kerasllm.models.build import build_model, count_parameters, max_length_of
-from kerasllm.models.recipes import with_recipe
 from kerasllm.models.flops import train_flops_per_token
+from kerasllm.models.recipes import with_recipe
 from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
 from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
 from kerasllm.training.finished_run import evaluate_split
