@@ -58,6 +58,10 @@ ARCHITECTURES = (
 BASELINES = (
     Architecture("tfidf_lr", "TF-IDF over word unigrams + bigrams, then logistic regression with C chosen on the "
                              "validation split."),
+    Architecture("copy", "The source itself as the output: the floor of translation (BLEU, chrF), with nothing to "
+                         "train."),
+    Architecture("lead", "The first sentence of the source as the output: the lead baseline of summarization "
+                         "(ROUGE)."),
 )
 
 # In registration order (kerasllm.data.base.TASKS).
@@ -70,12 +74,20 @@ TASKS = (
          "Selective copying (Gu & Dao 2023, Mamba, https://arxiv.org/abs/2312.00752)."),
     Task("negation_sentiment", "classification", "accuracy",
          "Sentiment that only word order reveals: a bag of words is at chance, a sequence model is not."),
+    Task("toy_translation", "seq2seq", "bleu",
+         "Translate by a fixed dictionary and reverse the word order: what an encoder-decoder must learn to do."),
     Task("ag_news", "classification", "accuracy",
          "AG News: 120,000 training and 7,600 test news articles in 4 topics."),
     Task("imdb", "classification", "accuracy",
          "IMDB movie-review sentiment: 25,000 labelled train and 25,000 test reviews, 2 classes."),
+    Task("multi30k", "seq2seq", "bleu",
+         "Multi30k translation (Flickr30k captions): 29,000 train, 1,014 validation, 1,000 test sentence pairs."),
+    Task("pairs", "seq2seq", "bleu",
+         "Your own seq2seq data: source -> target pairs read from `data_dir/pairs/`."),
     Task("ptb", "lm", "perplexity",
          "Penn Treebank language modelling: 42,068 / 3,370 / 3,761 sentences, 10,000-word vocabulary."),
+    Task("scitldr", "seq2seq", "rouge1",
+         "SciTLDR-A summarization: abstract to one-sentence TLDR; 1,992 train, 619 validation, 618 test papers."),
     Task("sst2", "classification", "accuracy",
          "SST-2 sentence sentiment (GLUE): 67,349 train phrases, 872 dev sentences, 2 classes."),
     Task("tiny_shakespeare", "lm", "bits_per_char",
@@ -118,6 +130,12 @@ LABS = (
         "Class(); step(words: {tuple of symbols: count}) -> (most frequent adjacent pair, words with the pair "
         "merged left to right); ties -> smallest pair; (None, words) when no pair is left; as kerasllm's bpe "
         "trainer (learn_byte_pair_merges)", "bpe_merge_step.py"),
+    Lab("09", "cross_attention", "Cross-attention: the decoder's queries read the encoder's features",
+        "Class(num_heads); build(query_shape, memory_shape); layer(query, memory, padding_mask=None, "
+        "return_attention_scores=False) -> (batch, T, hidden_dim) [and weights (batch, num_heads, T, S)]; query "
+        "(batch, T, hidden) from the decoder, memory (batch, S, hidden) from the encoder, padding_mask "
+        "(batch, S) true for real source tokens; weights in order: query kernel (hidden, hidden) and bias, key, "
+        "value, output kernel and bias; as keras.layers.MultiHeadAttention(query, memory)", "cross_attention.py"),
     Lab("10", "perplexity", "Cross-entropy and perplexity, token-weighted over padded batches",
         "keras.metrics.Metric subclass built as Class(mask_token_id=None); update_state(y_true (batch, seq), y_pred "
         "logits (batch, seq, vocab), sample_weight (batch, seq) 1 real / 0 padding) adds the NLL and the token "
@@ -132,6 +150,8 @@ SUITES = {
     "lm": ("tiny_shakespeare", "ptb", "wikitext2"),
     "diagnostics": ("mqar@pairs8", "mqar@pairs16", "mqar@pairs32", "listops@len64", "listops@len128",
                     "listops@len256", "selective_copy@len32", "selective_copy@len64", "selective_copy@len128"),
+    "translation": ("multi30k", "multi30k@prefix_lm"),
+    "summarization": ("scitldr",),
 }
 
 _NAMES = {"architecture": [a.name for a in ARCHITECTURES], "task": [t.name for t in TASKS]}

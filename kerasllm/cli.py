@@ -16,6 +16,7 @@ chatter from TensorFlow (see `_import_tensorflow_quietly`). Listing and misspelt
 """
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -174,11 +175,16 @@ _SAMPLER_FLAGS = {"temperature": "temperature", "k": "k", "p": "p", "beams": "nu
                   "length_penalty": "length_penalty", "seed": "seed"}
 
 
+# generate's flags that only a language model takes, with their defaults.
+_LANGUAGE_MODEL_ONLY = {"num_samples": 1, "repetition_penalty": 1.0, "ignore_eos": False}
+
+
 def _add_generate(subparsers):
     p = subparsers.add_parser(
-        "generate", help="continue prompts with a language-model run",
-        description="Continue prompts with a finished language-model run, decoding step by step with "
-                    "the architecture's state (key/value cache, RNN state, convolution buffer).")
+        "generate", help="continue prompts with a language-model run, or translate / summarize with a seq2seq run",
+        description="Continue prompts with a finished language-model run, or, for a run of a seq2seq task "
+                    "(multi30k, scitldr, pairs, ...), print the translation or summary of each prompt; decoding "
+                    "steps with the architecture's state (key/value cache, RNN state, convolution buffer).")
     p.add_argument("run_dir")
     p.add_argument("--prompt", action="append", default=[], metavar="TEXT",
                    help="a prompt (repeatable); an empty prompt starts a new document")
@@ -190,7 +196,8 @@ def _add_generate(subparsers):
     p.add_argument("--beams", type=_positive(int), help="beam: number of beams")
     p.add_argument("--length-penalty", type=float, help="beam: rank by log-likelihood / length**L (default 1)")
     p.add_argument("--repetition-penalty", type=float, default=1.0, help=">= 1; 1.2 discourages repeats")
-    p.add_argument("--max-new-tokens", type=_positive(int), default=100)
+    p.add_argument("--max-new-tokens", type=_positive(int),
+                   help="default: 100 for a language model; the model's length for a seq2seq run")
     p.add_argument("--seed", type=int, help="makes sampling reproducible")
     p.add_argument("--num-samples", type=_positive(int), default=1, help="continuations per prompt")
     p.add_argument("--no-cache", action="store_true",
@@ -229,15 +236,27 @@ def _read_prompts(args):
 def _generate(args):
     import inspect
 
-    from kerasllm.generation import SAMPLERS, generate, load_language_model
+    from kerasllm.generation import SAMPLERS, generate, translate
+    from kerasllm.generation.runs import is_seq2seq_run, language_model_run
     from kerasllm.tokenizers.base import EOS_ID
+    from kerasllm.training import open_run
 
     prompts = _read_prompts(args)
-    run = load_language_model(args.run_dir, trust_code=args.trust_code)
     accepted = inspect.signature(SAMPLERS.get(args.sampler)).parameters  # --seed is moot for greedy / beam
     options = {option: getattr(args, flag) for flag, option in _SAMPLER_FLAGS.items()
                if getattr(args, flag) is not None and not (option == "seed" and option not in accepted)}
-    texts = generate(run.lm, prompts, max_new_tokens=args.max_new_tokens, sampler=args.sampler,
+    opened = open_run(args.run_dir, trust_code=args.trust_code)
+    if is_seq2seq_run(opened):  # each prompt is a source: print its translation (or summary), one line each
+        for flag, default in _LANGUAGE_MODEL_ONLY.items():
+            if getattr(args, flag) != default:
+                raise _usage_error(f"--{flag.replace('_', '-')} is for language-model runs; {args.run_dir} is a "
+                                   f"seq2seq run (task {opened.config.task}). Remove it.")
+        for text in translate(opened.model, prompts, opened.tokenizer, max_new_tokens=args.max_new_tokens,
+                              sampler=args.sampler, use_cache=not args.no_cache, **options):
+            print(text, flush=True)
+        return
+    run = language_model_run(opened, args.run_dir)
+    texts = generate(run.lm, prompts, max_new_tokens=args.max_new_tokens or 100, sampler=args.sampler,
                      tokenizer=run.tokenizer, repetition_penalty=args.repetition_penalty,
                      use_cache=not args.no_cache, num_samples=args.num_samples,
                      allow_unknown=args.allow_unknown, stop_token_ids=() if args.ignore_eos else (EOS_ID,),
@@ -350,10 +369,11 @@ def _train_config(args):
         raise _usage_error("train needs --task and --arch (or a --config that sets them).")
     values = _with_plugins(values, args)
     config = TrainConfig.from_dict(values).with_overrides(args.overrides)
-    if config.lm_metric:  # lm_metric=my_perplexity.py:MyPerplexity: config.json must work from anywhere
-        from kerasllm.imports import absolute_import_path
+    from kerasllm.imports import absolute_import_path
 
-        config = config.replace(lm_metric=absolute_import_path(config.lm_metric))
+    for field in ("lm_metric", "cross_attention"):  # my_file.py:MyClass: config.json must work from anywhere
+        if getattr(config, field):
+            config = config.replace(**{field: absolute_import_path(getattr(config, field))})
     _check_name("task", config.task)  # in the Trainer's order: the task, then the architecture
     _check_name("architecture", config.arch)
     return config
@@ -554,7 +574,10 @@ def _import_tensorflow_quietly():
             sys.stderr.flush()
             os.dup2(saved, 2)
             if handler_was_on:
-                faulthandler.enable()
+                try:
+                    faulthandler.enable()
+                except (io.UnsupportedOperation, ValueError):  # sys.stderr has no descriptor (captured by pytest)
+                    faulthandler.enable(sys.__stderr__)
             else:
                 faulthandler.disable()
             os.close(saved)

@@ -40,6 +40,10 @@ class TrainConfig:
         hidden_dim, num_layers, dropout, position: shared backbone settings.
         arch_options: extra keyword arguments of the backbone (num_heads, kernel_size, ...).
         pooling, tie_weights: head settings (classifier pooling; tie LM input/output embeddings).
+        seq2seq_form: how a seq2seq task is modelled: "encoder_decoder" or "prefix_lm" (decoder-only,
+            `source <bos> target`); None takes the task's `TaskInfo.seq2seq_form`.
+        cross_attention: the encoder-decoder's cross-attention layer, an import path `file.py:Class` built
+            as `Class(num_heads=...)` (lab 09); None uses `kerasllm.layers.MultiHeadCrossAttention`.
         epochs, steps: train for whole passes over the data, or for a number of optimizer steps.
         tokens: train for this many training tokens (real input tokens, as `Trainer.tokens_per_step`
             counts them), an alternative to epochs and steps that gives every architecture of a task
@@ -72,6 +76,8 @@ class TrainConfig:
     arch_options: dict = dataclasses.field(default_factory=dict)
     pooling: str = "mean"
     tie_weights: bool = True
+    seq2seq_form: Optional[str] = None
+    cross_attention: Optional[str] = None
     epochs: Optional[int] = None
     steps: Optional[int] = None
     tokens: Optional[int] = None
@@ -110,6 +116,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, got {value}.")
         if self.weight_decay is not None and self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}.")
+        if self.seq2seq_form not in (None, "encoder_decoder", "prefix_lm"):
+            raise ConfigError(f"seq2seq_form must be encoder_decoder or prefix_lm, got '{self.seq2seq_form}'.")
         if self.tokens is not None and self.tokens < 1:
             raise ConfigError(f"tokens must be at least 1, got {self.tokens}.")
         budgets = [name for name in ("epochs", "steps", "tokens") if getattr(self, name) is not None]
@@ -142,8 +150,9 @@ class TrainConfig:
 
     def import_paths(self):
         """The user code (`file.py:Class` import paths) this config names: its arch, cell, attention or block,
-        and its lm_metric."""
-        named = [self.arch] + [self.arch_options.get(option) for option in PLUGIN_OPTIONS] + [self.lm_metric]
+        its lm_metric and cross_attention."""
+        named = [self.arch] + [self.arch_options.get(option) for option in PLUGIN_OPTIONS] + [self.lm_metric,
+                                                                                             self.cross_attention]
         return [spec for spec in named if is_import_path(spec)]
 
     def to_dict(self):

@@ -78,6 +78,22 @@ def ag_news(rows):
     return setup
 
 
+def data_files(task, files):
+    """Files under `data/<task>/`, for the tasks whose folder holds several (pairs, scitldr)."""
+    def setup(tmp, monkeypatch, runs):
+        (tmp / "data").mkdir()
+        for name, content in files.items():
+            path = tmp / "data" / task / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return {"data": tmp / "data"}
+
+    return setup
+
+
+PAIRS_TRAIN = ["train", "--task", "pairs", "--arch", "gru", "--data-dir", "{data}"]
+
+
 def file_with(name, content):
     def setup(tmp, monkeypatch, runs):
         (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -197,6 +213,21 @@ CASES = [
     Case("bad-argparse-int", argv=[*TRAIN, "--epochs", "three"], problem="invalid int value: 'three'",
          fix="see kerasllm train --help"),
     # data files
+    Case("pairs-no-tab", argv=PAIRS_TRAIN, setup=data_files("pairs", {"train.tsv": "a\tx\nno tab here\n"}),
+         problem="train.tsv:2: no TAB", fix="Put exactly one TAB between the source and the target"),
+    Case("pairs-empty-side", argv=PAIRS_TRAIN, setup=data_files("pairs", {"train.tsv": "a\tx\n \ty\n"}),
+         problem="train.tsv:2: empty source", fix="Give every example a non-empty source and target"),
+    Case("pairs-misaligned", argv=PAIRS_TRAIN,
+         setup=data_files("pairs", {"train.src": "a\nb\nc\n", "train.tgt": "x\ny\n"}),
+         problem="train.src has 3 lines but train.tgt has 2", fix="Make both files hold one line per example"),
+    Case("pairs-no-files", argv=PAIRS_TRAIN, setup=data_files("pairs", {}), problem="pairs: no training pairs in",
+         fix="Put train.tsv \\(source<TAB>target per line\\) or train.src \\+ train.tgt"),
+    Case("multi30k-bad-language", argv=["train", "--task", "multi30k", "--arch", "gru", "task_options.src=xx"],
+         problem="src='xx' is not a Multi30k language", fix="Use one of: en, de, fr, cs"),
+    Case("scitldr-bad-json", argv=["train", "--task", "scitldr", "--arch", "gru", "--data-dir", "{data}"],
+         setup=data_files("scitldr", {"SciTLDR-A/train.jsonl": "{broken\n", "SciTLDR-A/dev.jsonl": "{}",
+                                      "SciTLDR-A/test.jsonl": "{}"}),
+         problem="train.jsonl line 1: not valid JSON", fix="Fix or re-download the file"),
     Case("empty-dataset", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
          setup=sst2(train=SST2_HEADER), problem="train.tsv has a header but no rows", fix="Download the file again"),
     Case("empty-file", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],

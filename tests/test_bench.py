@@ -134,13 +134,15 @@ def test_markdown_ranks_by_mean_and_tests_the_top_two_with_three_seeds():
 
 # ----------------------------------------------------------------------------------- suites
 def test_shipped_suites_load_plan_and_are_mirrored_in_benchmarks():
-    assert list_suites() == ["quick", "classification", "lm", "diagnostics"]
+    assert list_suites() == ["quick", "classification", "lm", "diagnostics", "translation", "summarization"]
     quick = load_suite("quick")
     runs = plan(quick, "/tmp/unused")
     assert len({r.config.task for r in runs}) >= 3 and all(r.config.steps for r in runs)
     assert {r.arch for r in runs} >= {"bow", "rnn", "gru", "lstm", "cnn", "transformer"}
     assert {c.task for c in load_suite("classification").cells} == {"sst2", "imdb", "ag_news"}
     assert {c.task for c in load_suite("lm").cells} == {"tiny_shakespeare", "ptb", "wikitext2"}
+    assert [c.label for c in load_suite("translation").cells] == ["multi30k", "multi30k@prefix_lm"]
+    assert {c.task for c in load_suite("summarization").cells} == {"scitldr"}
     labels = [c.label for c in load_suite("diagnostics").cells]
     assert "mqar@pairs16" in labels and len(labels) == len(set(labels)) == 9
     for name in list_suites():

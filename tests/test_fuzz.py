@@ -836,7 +836,7 @@ AT_LEAST_ONE = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution",
 UNIT_INTERVAL = ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]
 POSITIVE = ["learning_rate", "clipnorm"]
 BOOLEANS = ["tie_weights", "mixed_precision", "jit_compile"]
-STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric", "optimizer"]
+STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric", "optimizer", "cross_attention"]
 DICTS = ["tokenizer_options", "task_options", "arch_options"]
 BUDGETS = ("epochs", "steps", "tokens")  # a config takes one of them
 OPTION_KEY = st.text(st.sampled_from("xyz_"), min_size=1, max_size=3)  # never a plugin option (cell, block, ...)
@@ -846,6 +846,7 @@ VALID_VALUES = {
     **{name: st.floats(0, 1, exclude_max=True) for name in UNIT_INTERVAL},
     **{name: st.floats(1e-9, 1e3) for name in POSITIVE},
     "weight_decay": st.floats(0, 10),
+    "seq2seq_form": st.sampled_from(["encoder_decoder", "prefix_lm"]),
     **{name: st.booleans() for name in BOOLEANS},
     **{name: NAME for name in STRINGS + ["task", "arch"]},
     **{name: st.dictionaries(OPTION_KEY, JSON_SCALARS.filter(lambda v: not isinstance(v, str) or ":" not in v),

@@ -21,7 +21,8 @@ STARTER_CLASSES = {
     "attention": "scaled_dot_product_attention.py:MyAttention",
     "multi_head_attention": "multi_head_attention.py:MyMultiHeadAttention",
     "causal_conv": "causal_conv_block.py:MyCausalConvBlock", "sampling": "nucleus_sampler.py:MyNucleusSampler",
-    "bpe": "bpe_merge_step.py:MyMergeStep", "perplexity": "perplexity.py:MyPerplexity",
+    "bpe": "bpe_merge_step.py:MyMergeStep", "cross_attention": "cross_attention.py:MyCrossAttention",
+    "perplexity": "perplexity.py:MyPerplexity",
 }
 
 # (lab, wrong class in tests/lab_mistakes.py, the check that must fail, words its hint must contain)
@@ -54,10 +55,10 @@ MISTAKE_CASES = [
 ]
 
 
-def test_there_are_nine_labs_in_order():
+def test_there_are_ten_labs_in_order():
     assert list_labs() == ["rnn", "lstm", "gru", "attention", "multi_head_attention", "causal_conv", "sampling",
-                           "bpe", "perplexity"]
-    assert [LABS.get(name).number for name in list_labs()] == [f"0{i}" for i in range(1, 9)] + ["10"]
+                           "bpe", "cross_attention", "perplexity"]
+    assert [LABS.get(name).number for name in list_labs()] == [f"0{i}" for i in range(1, 10)] + ["10"]
     for name in list_labs():
         assert (STARTERS / LABS.get(name).starter).is_file()
         assert STARTER_CLASSES[name].split(":")[0] == LABS.get(name).starter
@@ -102,7 +103,7 @@ def test_cli_prints_a_line_per_check_and_exits_1_on_failure(capsys):
 def test_cli_lists_the_labs_with_their_conventions(capsys):
     assert main(["lab", "list"]) == 0
     out = capsys.readouterr().out
-    assert out.count("convention:") == 9 and "keras.layers.SimpleRNNCell" in out and "TopPSampler" in out
+    assert out.count("convention:") == 10 and "keras.layers.SimpleRNNCell" in out and "TopPSampler" in out
 
 
 @pytest.mark.parametrize("argv, message", [

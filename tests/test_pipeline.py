@@ -54,11 +54,26 @@ def test_lm_windows_shift_by_one_and_cover_the_stream_once():
 def test_seq2seq_weights_only_the_target_and_eos():
     task = InMemoryTask("seq2seq", {"train": Split(texts=["ab"], targets=["cd"])})
     tok = char_tokenizer(["abcd"])
-    encoded = encode_split(task, "train", tok, max_length=8)
+    encoded = encode_split(task, "train", tok, max_length=8, seq2seq_form="prefix_lm")
     a, b, c, d = tok.encode("abcd")
     np.testing.assert_array_equal(encoded.token_ids[0], [a, b, BOS_ID, c, d, EOS_ID, 0, 0])
     np.testing.assert_array_equal(encoded.targets[0], [b, BOS_ID, c, d, EOS_ID, 0, 0, 0])
     np.testing.assert_array_equal(encoded.weights[0], [0, 0, 1, 1, 1, 0, 0, 0])
+    assert encoded.source_ids is None
+
+
+def test_an_encoder_decoder_reads_the_source_apart_and_writes_bos_target_eos():
+    task = InMemoryTask("seq2seq", {"train": Split(texts=["abc"], targets=["cd"])})
+    tok = char_tokenizer(["abcd"])
+    encoded = encode_split(task, "train", tok, max_length=4)  # the task's default form: encoder_decoder
+    a, b, c, d = tok.encode("abcd")
+    np.testing.assert_array_equal(encoded.source_ids[0], [a, b, c, 0])
+    np.testing.assert_array_equal(encoded.token_ids[0], [BOS_ID, c, d, 0])
+    np.testing.assert_array_equal(encoded.targets[0], [c, d, EOS_ID, 0])
+    np.testing.assert_array_equal(encoded.weights[0], [1, 1, 1, 0])
+    assert encoded.num_input_tokens == 3 + 3  # the source counts towards tokens/s
+    features, targets, weights = next(iter(training_dataset(encoded, batch_size=1, seed=0)))
+    np.testing.assert_array_equal(features["source_ids"].numpy()[0], [a, b, c, 0])
 
 
 def test_errors_name_the_problem():
@@ -69,7 +84,7 @@ def test_errors_name_the_problem():
         encode_split(task, "train", char_tokenizer(["a"]), 0)
     seq = InMemoryTask("seq2seq", {"train": Split(texts=["abcdef"], targets=["x"])})
     with pytest.raises(DataError, match="no room for any target"):
-        encode_split(seq, "train", char_tokenizer(["abcdefx"]), 3)
+        encode_split(seq, "train", char_tokenizer(["abcdefx"]), 3, seq2seq_form="prefix_lm")
 
 
 def _batches(dataset, n):

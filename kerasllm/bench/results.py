@@ -46,6 +46,7 @@ from kerasllm.models import list_backbones
 from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.baselines import BASELINES
 from kerasllm.training.metrics import LOWER_IS_BETTER
+from kerasllm.training.text_metrics import METRICS_OF_HEADLINE, corpus_scores, text_metrics_for
 from kerasllm.training.run_dir import read_json
 from kerasllm.training.trainer import DEFAULT_EPOCHS
 
@@ -68,12 +69,15 @@ RECENT_FRACTION = 0.2       # the last 20% of the validations ...
 MIN_VALIDATIONS = 3         # ... of a run with at least this many; fewer cannot be judged
 MIN_RELATIVE_GAIN = 1e-3    # an improvement counts when it beats the earlier best by more than 0.1%
 CHANCE_MARGIN = 0.05        # at chance: closes less than 5% of the gap from the trivial baseline to perfect
-PERFECT = {"accuracy": 1.0, "token_accuracy": 1.0, "perplexity": 1.0, "bits_per_char": 0.0}
+PERFECT = {"accuracy": 1.0, "token_accuracy": 1.0, "perplexity": 1.0, "bits_per_char": 0.0, "bleu": 100.0,
+           "rouge1": 100.0}
 TRIVIAL_BASELINES = {  # what `trivial_baseline` computes, per headline metric (the report's legend says it)
     "accuracy": "the majority-class rate of the test split",
     "token_accuracy": "the test split's most frequent target token at each target position",
     "perplexity": "the unigram distribution of the test split itself",
     "bits_per_char": "the unigram distribution of the test split itself",
+    "bleu": "the test split's most frequent target, written for every source",
+    "rouge1": "the test split's most frequent target, written for every source",
 }
 
 
@@ -86,7 +90,7 @@ def _read(path):
 
 def _curve_value(metric, entry, ratio):
     """The validation headline metric from one history entry (LM metrics derive from cross-entropy)."""
-    if metric in ("accuracy", "token_accuracy"):
+    if metric in ("accuracy", "token_accuracy", *METRICS_OF_HEADLINE):
         return entry.get("val_" + metric)
     cross_entropy = entry.get("val_cross_entropy")
     if cross_entropy is None:
@@ -320,6 +324,7 @@ def trivial_baseline(task, tokenizer=None, max_length=None):
     - classification (accuracy): the majority-class rate of the test split (never below 1/num_classes);
     - seq2seq (token_accuracy): at each target position, the test split's most frequent target token
       there, scored as token_accuracy is (the target tokens and the final eos);
+    - seq2seq scored on text (bleu, rouge1): the test split's most frequent target written for every source;
     - lm (perplexity or bits_per_char): the unigram distribution of the test split itself, scored on it.
 
     Chosen on the test split itself, it is at least as good as any such predictor fitted on the
@@ -346,6 +351,10 @@ def trivial_baseline(task, tokenizer=None, max_length=None):
             return None
         labels = np.asarray(task.split("test").labels)
         return float(np.bincount(labels).max() / len(labels))
+    if info.metric in METRICS_OF_HEADLINE:
+        test = task.split("test")
+        constant = collections.Counter(test.targets).most_common(1)[0][0]
+        return corpus_scores([constant] * len(test), test.all_references(), text_metrics_for(info.metric))[info.metric]
     encoded = encode_split(task, "test", tokenizer, max_length or info.max_length)
     weights = encoded.weights > 0
     if info.kind == "seq2seq":

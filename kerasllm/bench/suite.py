@@ -34,7 +34,7 @@ from kerasllm.models.recipes import with_recipe
 from kerasllm.training.baselines import BASELINES, plans_on
 
 # Suites shipped with the package: name -> module under kerasllm.bench.suites.
-BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics")
+BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics", "translation", "summarization")
 # Settings that belong to the cell, not to the shared settings (the runner sets them itself).
 RESERVED = ("task", "arch", "seed")
 # The TrainConfig fields that set how long a run trains; a config takes one of them.

@@ -6,8 +6,10 @@ it. Three kinds exist:
 - ``classification``: ``Split.texts`` are inputs, ``Split.labels`` integer classes.
 - ``lm``: ``Split.texts`` are documents of one corpus; the pipeline joins them (with an eos id after
   each) into one token stream and cuts next-token windows.
-- ``seq2seq``: ``Split.texts`` are sources, ``Split.targets`` the outputs. Models read
-  ``source <bos> target <eos>`` causally and are scored on the target tokens only.
+- ``seq2seq``: ``Split.texts`` are sources, ``Split.targets`` the outputs (and ``Split.references``, when a
+  source has several acceptable outputs, all of them for scoring). ``TaskInfo.seq2seq_form`` says how they are
+  modelled by default: ``"encoder_decoder"`` (an encoder reads the source, a decoder writes the target) or
+  ``"prefix_lm"`` (one decoder-only model reads ``source <bos> target <eos>``, scored on the target tokens).
 
 Example:
 >>> import kerasllm as kl
@@ -29,6 +31,7 @@ TASKS = Registry("task")
 
 KINDS = ("classification", "lm", "seq2seq")
 SPLITS = ("train", "validation", "test")
+SEQ2SEQ_FORMS = ("encoder_decoder", "prefix_lm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +41,17 @@ class TaskInfo:
     Args:
         name: registry name.
         kind: "classification", "lm" or "seq2seq".
-        metric: headline metric, one of "accuracy", "perplexity", "bits_per_char", "token_accuracy".
+        metric: headline metric, one of "accuracy", "perplexity", "bits_per_char", "token_accuracy", "bleu",
+            "rouge1".
         num_classes: number of classes (classification only).
         tokenizer: the tokenizer that suits the task by default ("word", "char", ...).
         tokenizer_options: keyword arguments for that tokenizer (e.g. {"split": "whitespace"}).
         max_length: a sensible default sequence length in tokens.
         class_names: optional names of the classes, in id order.
         notes: anything a user must know about the splits (e.g. how validation was carved).
+        seq2seq_form: how a seq2seq task is modelled unless the run's config says otherwise, one of
+            `SEQ2SEQ_FORMS`: "encoder_decoder" (default) or "prefix_lm" (decoder-only).
+        extra_test_splits: names of further test sets `split()` also gives (e.g. "test_2017_flickr").
     """
 
     name: str
@@ -56,19 +63,32 @@ class TaskInfo:
     max_length: int = 128
     class_names: Optional[tuple] = None
     notes: str = ""
+    seq2seq_form: str = "encoder_decoder"
+    extra_test_splits: tuple = ()
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ConfigError(f"Task kind must be one of {KINDS}, got '{self.kind}'.")
+        if self.seq2seq_form not in SEQ2SEQ_FORMS:
+            raise ConfigError(f"seq2seq_form must be one of {SEQ2SEQ_FORMS}, got '{self.seq2seq_form}'.")
 
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One split of a task: texts, plus labels (classification) or targets (seq2seq)."""
+    """One split of a task: texts, plus labels (classification) or targets (seq2seq).
+
+    `references` (seq2seq, optional): per example, the list of every reference output it is scored against;
+    None means `[target]` for each.
+    """
 
     texts: list
     labels: Optional[list] = None
     targets: Optional[list] = None
+    references: Optional[list] = None
+
+    def all_references(self):
+        """Per example, the reference outputs it is scored against."""
+        return self.references if self.references is not None else [[target] for target in self.targets]
 
     def __len__(self):
         return len(self.texts)
@@ -86,9 +106,10 @@ class Task:
         self._splits = {}
 
     def split(self, name):
-        """Returns the `Split` called `name` ("train", "validation" or "test")."""
-        if name not in SPLITS:
-            raise ConfigError(f"Unknown split '{name}'. Use one of: {', '.join(SPLITS)}.")
+        """Returns the `Split` called `name` ("train", "validation", "test" or one of `info.extra_test_splits`)."""
+        names = SPLITS + tuple(self.info.extra_test_splits)
+        if name not in names:
+            raise ConfigError(f"Unknown split '{name}'. Use one of: {', '.join(names)}.")
         if name not in self._splits:
             self._splits[name] = self._load_split(name)
         return self._splits[name]

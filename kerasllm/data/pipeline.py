@@ -7,8 +7,10 @@ mask (True on real tokens), and targets:
 - lm: the split's documents joined into one stream (eos after each document), cut into windows of
   ``max_length + 1`` tokens; inputs are ``window[:-1]``, targets ``window[1:]``, and a per-token
   weight is 0 on padding, so losses and perplexity are token-weighted;
-- seq2seq: ``source <bos> target <eos>`` read causally; only target tokens (and the final eos)
-  carry weight.
+- seq2seq as a prefix LM: ``source <bos> target <eos>`` read causally; only target tokens (and the final
+  eos) carry weight;
+- seq2seq as an encoder-decoder: ``source_ids`` (the source, for the encoder), inputs ``<bos> target``,
+  targets ``target <eos>``; each side keeps at most ``max_length`` tokens.
 
 Example:
 >>> import kerasllm as kl
@@ -41,6 +43,7 @@ class EncodedSplit:
         num_characters: characters of text behind the weighted targets (lm only; for bits/char).
         target_documents: int32 like `targets`, the index of the text each target token belongs
             to (its own tokens and the eos after them), -1 on padding (lm only; for scoring).
+        source_ids: int32 (num_examples, max_length), the encoder's input (encoder-decoder seq2seq only).
     """
 
     token_ids: np.ndarray
@@ -48,6 +51,7 @@ class EncodedSplit:
     weights: Optional[np.ndarray] = None
     num_characters: int = 0
     target_documents: Optional[np.ndarray] = None
+    source_ids: Optional[np.ndarray] = None
 
     @property
     def padding_mask(self):
@@ -59,8 +63,9 @@ class EncodedSplit:
 
     @property
     def num_input_tokens(self):
-        """Real (non-pad) input tokens: what tokens/s counts."""
-        return int(self.padding_mask.sum())
+        """Real (non-pad) input tokens, the encoder's source included: what tokens/s counts."""
+        sources = 0 if self.source_ids is None else int((self.source_ids != PAD_ID).sum())
+        return int(self.padding_mask.sum()) + sources
 
     @property
     def num_target_tokens(self):
@@ -75,15 +80,21 @@ def _pad(sequences, length):
     return out
 
 
-def encode_split(task, split, tokenizer, max_length):
-    """Encodes one split of `task` into an `EncodedSplit` of fixed width `max_length`."""
+def encode_split(task, split, tokenizer, max_length, seq2seq_form=None):
+    """Encodes one split of `task` into an `EncodedSplit` of fixed width `max_length`.
+
+    `seq2seq_form` ("encoder_decoder" or "prefix_lm"; None: the task's `info.seq2seq_form`) says how a seq2seq
+    split is laid out.
+    """
     if max_length < 1:
         raise ConfigError(f"max_length must be at least 1, got {max_length}. Pass --max-length 64, say.")
     data = task.split(split)
     if len(data) == 0:
         raise DataError(f"The {split} split of task '{task.info.name}' is empty. Check the data files.")
-    encoders = {"classification": _encode_classification, "lm": _encode_lm, "seq2seq": _encode_seq2seq}
-    return encoders[task.info.kind](data, tokenizer, max_length)
+    layout = task.info.kind
+    if layout == "seq2seq":
+        layout = seq2seq_form or task.info.seq2seq_form
+    return ENCODERS[layout](data, tokenizer, max_length)
 
 
 def encode_lm_texts(texts, tokenizer, max_length):
@@ -148,9 +159,25 @@ def _encode_seq2seq(data, tokenizer, max_length):
     return EncodedSplit(token_ids, shifted, weights)
 
 
+def _encode_encoder_decoder(data, tokenizer, max_length):
+    sources = [seq[:max_length] or [UNK_ID] for seq in tokenizer.encode_batch(data.texts)]
+    targets = tokenizer.encode_batch(data.targets)
+    windows = _pad([[BOS_ID] + target + [EOS_ID] for target in targets], max_length + 1)
+    token_ids, shifted = windows[:, :-1], windows[:, 1:]
+    token_ids = np.where(shifted != PAD_ID, token_ids, PAD_ID)  # the final eos is predicted, never read
+    return EncodedSplit(token_ids, shifted, (shifted != PAD_ID).astype(np.float32), source_ids=_pad(sources, max_length))
+
+
+#: Layout -> encoder: a task kind, or for seq2seq its form.
+ENCODERS = {"classification": _encode_classification, "lm": _encode_lm, "prefix_lm": _encode_seq2seq,
+            "encoder_decoder": _encode_encoder_decoder}
+
+
 def _element(arrays, index):
     token_ids = tf.gather(arrays["token_ids"], index)
     features = {"token_ids": token_ids, "padding_mask": tf.not_equal(token_ids, PAD_ID)}
+    if "source_ids" in arrays:
+        features["source_ids"] = tf.gather(arrays["source_ids"], index)
     targets = tf.gather(arrays["targets"], index)
     if "weights" in arrays:
         return features, targets, tf.gather(arrays["weights"], index)
@@ -161,6 +188,8 @@ def _tensors(encoded):
     arrays = {"token_ids": tf.constant(encoded.token_ids), "targets": tf.constant(encoded.targets)}
     if encoded.weights is not None:
         arrays["weights"] = tf.constant(encoded.weights)
+    if encoded.source_ids is not None:
+        arrays["source_ids"] = tf.constant(encoded.source_ids)
     return arrays
 
 

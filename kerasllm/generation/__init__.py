@@ -2,7 +2,7 @@
 
 Every backbone decodes through the same step-with-state protocol (`Backbone.step`); samplers
 follow keras-hub's `Sampler` API and are registered by name in `SAMPLERS`; `generate(lm, prompts)`
-runs the compiled loop; `score_texts` gives per-line log-likelihoods and the corpus perplexity.
+runs the compiled loop; `translate(model, sources, tokenizer)` writes a seq2seq model's outputs; `score_texts` gives per-line log-likelihoods and the corpus perplexity.
 
 Example:
 >>> import kerasllm as kl
@@ -20,6 +20,7 @@ from kerasllm.generation.decode import Decoder, generate
 from kerasllm.generation.runs import LanguageModelRun, load_language_model
 from kerasllm.generation.samplers import SAMPLERS, get_sampler, list_samplers, register_sampler
 from kerasllm.generation.scoring import LineScore, ScoreResult, score_texts
+from kerasllm.generation.translate import Translator, translate
 
 __all__ = [
     "BeamSearchSampler",
@@ -34,4 +35,6 @@ __all__ = [
     "load_language_model",
     "register_sampler",
     "score_texts",
+    "translate",
+    "Translator",
 ]

@@ -33,7 +33,8 @@ class Decoder:
     """One model, one sampler, one compiled decoding function (reused across calls).
 
     Args:
-        lm: a `kerasllm.models.CausalLM`.
+        lm: a `kerasllm.models.CausalLM`, or a `kerasllm.models.Seq2Seq` (then every call passes the
+            `sources` the rows translate).
         sampler: a `keras_hub.samplers.Sampler`.
         use_cache: bool. Step with the backbone's state (True) or recompute every step.
         stop_token_ids: ids that end a row's continuation (not included in it).
@@ -50,8 +51,10 @@ class Decoder:
                 f"repetition_penalty must be a number >= 1, got {repetition_penalty!r}. "
                 "1.0 turns it off; 1.2 is a common choice."
             )
+        self.seq2seq = hasattr(lm, "encoder")
         if not lm.built:
-            lm(np.ones((1, 2), "int32"))  # creates the weights, as a first call would
+            ones = np.ones((1, 2), "int32")
+            lm({"source_ids": ones, "token_ids": ones} if self.seq2seq else ones)  # creates the weights
         self.lm = lm
         self.sampler = sampler
         self.use_cache = use_cache
@@ -61,12 +64,25 @@ class Decoder:
         self._compiled = None
 
     # ------------------------------------------------------------------ the computation
-    def _next_logits(self, prompt, index):
+    def _next_logits(self, prompt, index, sources=None):
         """Logits `(batch, vocab)` for position `index` from the whole window (no cache)."""
         width = ops.shape(prompt)[1]
-        visible = ops.less(ops.arange(width)[None, :], index)
-        logits = self.lm(prompt, padding_mask=ops.broadcast_to(visible, ops.shape(prompt)))
+        visible = ops.broadcast_to(ops.less(ops.arange(width)[None, :], index), ops.shape(prompt))
+        if self.seq2seq:
+            logits = self.lm({"source_ids": sources, "token_ids": prompt, "padding_mask": visible})
+        else:
+            logits = self.lm(prompt, padding_mask=visible)
         return ops.take(logits, index - 1, axis=1)
+
+    def _initial_state(self, prompt, index, sources=None):
+        """The model's state after the prompt's first `index - 1` tokens (and, for seq2seq, the source)."""
+        width = ops.shape(prompt)[1]
+        if not self.seq2seq:
+            state = self.lm.backbone.initial_state(ops.shape(prompt)[0], width)
+            return self.lm.backbone.prefill(prompt, state, index - 1)
+        state = self.lm.initial_state(sources, width)
+        # Cross-attention reads the memory position by position, so only the decoder's own state sees the prefix.
+        return {**state, "decoder": self.lm.decoder.prefill(prompt, state["decoder"], index - 1)}
 
     def _adjust(self, logits, prompt, index):
         """Never pad or bos (no model is trained to predict them); optionally penalize repeats."""
@@ -82,20 +98,22 @@ class Decoder:
                               logits * self.repetition_penalty)
         return ops.where(seen, penalized, logits)
 
-    def decode(self, prompt, mask, index):
-        """Fills `prompt` `(batch, width)` from position `index` on; returns the filled array."""
-        batch, width = ops.shape(prompt)[0], ops.shape(prompt)[1]
+    def decode(self, prompt, mask, index, sources=None):
+        """Fills `prompt` `(batch, width)` from position `index` on; returns the filled array.
+
+        `sources` `(batch, S)`: the source ids each row translates (a `Seq2Seq` model only).
+        """
         if self.use_cache:
-            state = self.lm.backbone.initial_state(batch, width)
-            state = self.lm.backbone.prefill(prompt, state, index - 1)
+            state = self._initial_state(prompt, index, sources)
         else:
-            state = ()
+            # Without a cache the source still travels in the state, so that beam search reorders it with the rows.
+            state = {"sources": sources} if self.seq2seq else ()
 
         def next(prompt, state, index):
             if self.use_cache:
                 logits, state = self.lm.step(ops.take(prompt, index - 1, axis=1), state)
             else:
-                logits = self._next_logits(prompt, index)
+                logits = self._next_logits(prompt, index, state["sources"] if self.seq2seq else None)
             return self._adjust(logits, prompt, index), None, state
 
         return self.sampler(next, prompt, cache=state, index=index, mask=mask,
@@ -119,7 +137,7 @@ class Decoder:
         lm, sampler = self.lm, self.sampler
 
         @jax.jit
-        def stateless(prompt, mask, index, state):
+        def stateless(prompt, mask, index, sources, state):
             sampler_vars, trainable, non_trainable = state
             mapping = itertools.chain(
                 zip(sampler.variables, sampler_vars),
@@ -127,20 +145,20 @@ class Decoder:
                 zip(lm.non_trainable_variables, non_trainable),
             )
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                output = self.decode(prompt, mask, index)
+                output = self.decode(prompt, mask, index, sources)
             new_sampler_vars = []
             for variable in sampler.variables:
                 value = scope.get_current_value(variable)
                 new_sampler_vars.append(variable.value if value is None else value)
             return output, new_sampler_vars
 
-        def run(prompt, mask, index):
+        def run(prompt, mask, index, sources=None):
             state = (
                 [v.value for v in sampler.variables],
                 [v.value for v in lm.trainable_variables],
                 [v.value for v in lm.non_trainable_variables],
             )
-            output, new_sampler_vars = stateless(prompt, mask, index, state)
+            output, new_sampler_vars = stateless(prompt, mask, index, sources, state)
             for variable, value in zip(sampler.variables, new_sampler_vars):
                 variable.assign(value)
             return output
@@ -148,11 +166,14 @@ class Decoder:
         return run
 
     # ------------------------------------------------------------------ the public call
-    def __call__(self, prompts, max_new_tokens):
+    def __call__(self, prompts, max_new_tokens, sources=None):
         """Continues each id list in `prompts`; returns the new ids of each row (numpy arrays).
 
-        A row's continuation has `max_new_tokens` ids, or ends before its first stop token.
+        A row's continuation has `max_new_tokens` ids, or ends before its first stop token. A `Seq2Seq` model
+        also takes `sources`, an int array `(rows, S)` of right-padded source ids, one row per prompt.
         """
+        if self.seq2seq != (sources is not None):
+            raise ConfigError("A Seq2Seq model decodes with sources=..., one row per prompt; a CausalLM without.")
         if not (isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool)
                 and max_new_tokens >= 1):
             raise ConfigError(
@@ -168,7 +189,8 @@ class Decoder:
         if self._compiled is None:
             self._compiled = self._compile()
         index = np.array(lengths.min(), "int32")
-        filled = ops.convert_to_numpy(self._compiled(prompt, mask, index))
+        arguments = (prompt, mask, index) if sources is None else (prompt, mask, index, np.asarray(sources, "int32"))
+        filled = ops.convert_to_numpy(self._compiled(*arguments))
         continuations = []
         for row, length in enumerate(lengths):
             new = filled[row, length : length + max_new_tokens]

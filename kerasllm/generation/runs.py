@@ -1,4 +1,4 @@
-"""Opening a finished language-model run for generation and scoring (no dataset needed).
+"""Opening a finished run for generation and scoring (no dataset needed): a language model, or a seq2seq model.
 
 Example (a 2-step run of the generated `mqar` task, whose model is a causal LM):
 >>> import tempfile
@@ -14,10 +14,12 @@ Example (a 2-step run of the generated `mqar` task, whose model is a causal LM):
 import dataclasses
 
 from kerasllm.config import TrainConfig
+from kerasllm.data.base import TASKS
 from kerasllm.errors import RunDirectoryError
-from kerasllm.models import CausalLM
+from kerasllm.models import CausalLM, Seq2Seq
 from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.finished_run import open_run
+from kerasllm.training.text_metrics import text_metrics_for
 
 
 @dataclasses.dataclass
@@ -42,10 +44,25 @@ def load_language_model(path, trust_code=False):
     Raises:
         RunDirectoryError: `path` is not a finished run, or its model is not a language model.
     """
-    run = open_run(path, trust_code)
+    return language_model_run(open_run(path, trust_code), path)
+
+
+def language_model_run(run, path):
+    """The `LanguageModelRun` of an opened run (`open_run(path)`); raises RunDirectoryError unless it holds a
+    language model."""
     if not isinstance(run.model, CausalLM):
         raise RunDirectoryError(
             f"{path} holds a {type(run.model).__name__} (task '{run.config.task}'), not a language model. "
             "Generate and score with a run of a language-modelling task, e.g. tiny_shakespeare."
         )
     return LanguageModelRun(run.model, run.tokenizer, run.config)
+
+
+def is_seq2seq_run(run):
+    """Whether a prompt to an opened run (`open_run`) is a source to translate or summarize: the run holds an
+    encoder-decoder, or a prefix LM of a seq2seq task scored on its written text (multi30k, scitldr, ...). A
+    prefix LM of a diagnostic scored on tokens (mqar, selective_copy) continues its prompt as any LM does."""
+    if isinstance(run.model, Seq2Seq):
+        return True
+    info = TASKS.get(run.config.task).info if run.config.task in TASKS else None
+    return info is not None and info.kind == "seq2seq" and bool(text_metrics_for(info.metric))

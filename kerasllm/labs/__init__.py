@@ -1,9 +1,9 @@
 """Teaching labs and their checker: a student writes a layer, the checker says exactly what is wrong.
 
 Each lab is a `Lab` subclass registered by name (`rnn`, `lstm`, `gru`, `attention`,
-`multi_head_attention`, `causal_conv`, `sampling`, `bpe`, `perplexity`); its checks run in order and each prints a
-pass/fail line with a hint. The lab documents are in docs/labs/, the starters in docs/labs/starters/,
-the reference solutions in `kerasllm.labs.reference`.
+`multi_head_attention`, `causal_conv`, `sampling`, `bpe`, `cross_attention`, `perplexity`); its checks run in
+order and each prints a pass/fail line with a hint. The lab documents are in docs/labs/, the starters in
+docs/labs/starters/, the reference solutions in `kerasllm.labs.reference`.
 
 Example:
 >>> from kerasllm.labs import check_lab, list_labs
@@ -18,6 +18,7 @@ import inspect
 
 from kerasllm.imports import import_path_of, load_object
 from kerasllm.labs import attention, bpe, causal_conv, cells, perplexity, sampling  # noqa: F401 (registers the labs)
+from kerasllm.labs import cross_attention  # noqa: F401 (registers lab 09)
 from kerasllm.labs.base import LABS, CheckResult, Lab, LabFailure, LabReport, check, register_lab
 
 

@@ -14,11 +14,14 @@ Example (the front end, then one Transformer block, as the `transformer` backbon
 
 from kerasllm.layers.attention import MultiHeadSelfAttention
 from kerasllm.layers.conv_block import ResidualConvBlock
+from kerasllm.layers.cross_attention import CrossAttentionBlock, MultiHeadCrossAttention
 from kerasllm.layers.embedding import POSITION_TYPES, TextEmbedding
 from kerasllm.layers.transformer_block import TransformerBlock
 
 __all__ = [
     "POSITION_TYPES",
+    "CrossAttentionBlock",
+    "MultiHeadCrossAttention",
     "MultiHeadSelfAttention",
     "ResidualConvBlock",
     "TextEmbedding",

@@ -31,6 +31,7 @@ from kerasllm.models.recurrent import (
 from kerasllm.models.cnn import CNNBackbone
 from kerasllm.models.transformer import TransformerBackbone
 from kerasllm.models.heads import POOLING_MODES, CausalLM, Head, TextClassifier
+from kerasllm.models.seq2seq import Seq2Seq
 from kerasllm.models.build import HEADS, build_model, count_parameters
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "LSTMBackbone",
     "POOLING_MODES",
     "RecurrentBackbone",
+    "Seq2Seq",
     "SimpleRNNBackbone",
     "TextClassifier",
     "TransformerBackbone",

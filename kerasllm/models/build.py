@@ -2,7 +2,7 @@
 
 `build_model` is the only place that resolves the architecture (a registry name or an import path, see
 `kerasllm.models.plugins`), applies the shared settings and arch options, picks the head from the task kind
-(`HEADS`) and builds the weights. The Trainer, bench sizing, the labs and everything that opens a run go
+and, for seq2seq, its form (`HEADS`, `head_name`) and builds the weights. The Trainer, bench sizing, the labs and everything that opens a run go
 through it, so a model is always built the same way.
 
 Example:
@@ -15,37 +15,48 @@ Example:
 ('TextClassifier', 'GRUBackbone', 850)
 """
 
-import dataclasses
-
 import numpy as np
 
+from kerasllm.errors import ConfigError
+from kerasllm.imports import load_object
+from kerasllm.layers.plugged import plugged_config
 from kerasllm.models.backbone import construct_backbone
 from kerasllm.models.heads import CausalLM, TextClassifier
 from kerasllm.models.plugins import resolve_arch
+from kerasllm.models.seq2seq import Seq2Seq, cross_heads
 from kerasllm.registry import Registry
 
 
-@dataclasses.dataclass(frozen=True)
-class HeadRecipe:
-    """How a task kind is modelled: whether the backbone is causal, and the head put on it.
-
-    Args:
-        causal: the backbone must not read ahead (language models).
-        build: `build(backbone, config, task_info, dtype) -> keras.Model`.
-    """
-
-    causal: bool
-    build: object
+def _cross_attention(config):
+    """The run's cross-attention layer class (lab 09), serialized for the blocks, or None."""
+    if config.cross_attention is None:
+        return None
+    return plugged_config(load_object(config.cross_attention), "cross_attention",
+                          lambda cls: cls(num_heads=cross_heads(config.hidden_dim)))
 
 
-#: Task kind -> the head that models it.
-HEADS = Registry("task kind")
-HEADS.register("classification")(HeadRecipe(False, lambda backbone, config, info, dtype: TextClassifier(
-    backbone, num_classes=info.num_classes, pooling=config.pooling, dtype=dtype)))
-HEADS.register("lm")(HeadRecipe(True, lambda backbone, config, info, dtype: CausalLM(
-    backbone, tie_weights=config.tie_weights, dtype=dtype)))
+#: Head name -> `build(make_backbone, config, task_info, dtype) -> keras.Model`, where `make_backbone(causal)`
+#: builds one backbone of the run's architecture (an encoder-decoder builds two). A name is a task kind, or for
+#: seq2seq its form (`head_name`).
+HEADS = Registry("head")
+HEADS.register("classification")(lambda make, config, info, dtype: TextClassifier(
+    make(False), num_classes=info.num_classes, pooling=config.pooling, dtype=dtype))
+HEADS.register("lm")(lambda make, config, info, dtype: CausalLM(make(True), tie_weights=config.tie_weights,
+                                                                dtype=dtype))
 # Sequence to sequence as a decoder-only prefix LM: `source <bos> target`, scored on the target.
-HEADS.register("seq2seq")(HEADS.get("lm"))
+HEADS.register("prefix_lm")(HEADS.get("lm"))
+HEADS.register("encoder_decoder")(lambda make, config, info, dtype: Seq2Seq(
+    make(False), make(True), num_heads=cross_heads(config.hidden_dim), tie_weights=config.tie_weights,
+    cross_attention=_cross_attention(config), dtype=dtype))
+
+
+def head_name(config, task_info):
+    """The `HEADS` entry of a run: its task kind, or for a seq2seq task its form (the config's, else the task's)."""
+    if task_info.kind != "seq2seq":
+        if config.seq2seq_form is not None:
+            raise ConfigError(f"seq2seq_form is for seq2seq tasks; this task is {task_info.kind}. Remove it.")
+        return task_info.kind
+    return config.seq2seq_form or getattr(task_info, "seq2seq_form", "prefix_lm")
 
 
 def max_length_of(config, task_info):
@@ -68,16 +79,22 @@ def build_model(config, task_info, vocabulary_size):
     backbone_class, options = resolve_arch(config.arch, config.arch_options)
     if config.position is not None:
         options["position"] = config.position
-    recipe = HEADS.get(task_info.kind)
+    build_head = HEADS.get(head_name(config, task_info))
     dtype = "mixed_bfloat16" if config.mixed_precision else None
     max_length = max_length_of(config, task_info)
-    backbone = construct_backbone(
-        backbone_class, vocab_size=vocabulary_size, hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-        dropout=config.dropout, causal=recipe.causal, max_length=max_length, dtype=dtype, **options,
-    )
-    model = recipe.build(backbone, config, task_info, dtype)
+
+    def make_backbone(causal):
+        return construct_backbone(
+            backbone_class, vocab_size=vocabulary_size, hidden_dim=config.hidden_dim, num_layers=config.num_layers,
+            dropout=config.dropout, causal=causal, max_length=max_length, dtype=dtype, **options,
+        )
+
+    model = build_head(make_backbone, config, task_info, dtype)
     ones = np.ones((1, max_length), "int32")
-    model({"token_ids": ones, "padding_mask": ones.astype(bool)})  # creates the weights
+    inputs = {"token_ids": ones, "padding_mask": ones.astype(bool)}
+    if isinstance(model, Seq2Seq):
+        inputs["source_ids"] = ones
+    model(inputs)  # creates the weights
     return model
 
 

@@ -31,6 +31,8 @@ from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.metrics import derived_metrics
 from kerasllm.training.model_files import check_model_fits, load_run_model
 from kerasllm.training.run_dir import RunDirectory
+from kerasllm.training.text_metrics import text_metrics_for
+from kerasllm.training.text_scores import output_writer, score_outputs
 
 
 def evaluate_split(model, encoded, kind, batch_size):
@@ -62,11 +64,18 @@ class FinishedRun:
 
     def encoded(self, split):
         """The split's padded arrays, encoded as the run was trained."""
-        return encode_split(self.task, split, self.tokenizer, max_length_of(self.config, self.task.info))
+        return encode_split(self.task, split, self.tokenizer, max_length_of(self.config, self.task.info),
+                            self.config.seq2seq_form)
 
     def evaluate(self, split="test"):
-        """Metrics of the run's model on `split` of its task, token-weighted for LM tasks."""
-        return evaluate_split(self.model, self.encoded(split), self.task.info.kind, self.config.batch_size)
+        """Metrics of the run's model on `split` of its task, token-weighted for LM tasks, and for a task scored
+        on written text (translation, summarization) its BLEU / chrF / ROUGE too."""
+        info = self.task.info
+        metrics = evaluate_split(self.model, self.encoded(split), info.kind, self.config.batch_size)
+        if text_metrics_for(info.metric):
+            metrics.update(score_outputs(output_writer(self.model, self.tokenizer), self.task.split(split),
+                                         info.metric))
+        return metrics
 
 
 def open_run(path, trust_code=False, data_dir=None):

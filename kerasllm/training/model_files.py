@@ -101,8 +101,9 @@ def load_run_model(path, config, vocabulary_size, num_classes=None):
     """Loads a run's checkpoint or model.keras: imports the user code its config names (so the classes are
     registered), loads with safe_mode on, and checks the model fits the run (`check_model_fits`)."""
     backbone_class, _ = resolve_arch(config.arch, config.arch_options)
-    if config.lm_metric:
-        load_object(config.lm_metric)  # the model's compile config holds the run's extra metric
+    for spec in (config.lm_metric, config.cross_attention):  # the run's extra metric, its cross-attention layer
+        if spec:
+            load_object(spec)
     model = load_model(path)
     check_model_fits(model, path, backbone_class, vocabulary_size, num_classes)
     return model

@@ -39,13 +39,16 @@ from kerasllm.training.optimizers import OPTIMIZERS, build_optimizer
 from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json, write_json_atomic
 from kerasllm.training.schedule import WarmupCosine
 from kerasllm.training.tensorboard import StepScalars
+from kerasllm.training.text_metrics import text_metrics_for
+from kerasllm.training.text_scores import TextScores, output_writer, score_outputs
 
 DEFAULT_EPOCHS = 3
 #: The splits `fit` evaluates the best model on, unless told fewer.
 EVALUATED_SPLITS = ("validation", "test")
 # Keras metric that tracks each headline metric during training (LM metrics are derived from CE).
 MONITORED = {"accuracy": "accuracy", "token_accuracy": "token_accuracy",
-             "perplexity": "cross_entropy", "bits_per_char": "cross_entropy"}
+             "perplexity": "cross_entropy", "bits_per_char": "cross_entropy",
+             "bleu": "bleu", "rouge1": "rouge1"}  # text metrics: logged by `TextScores` after each validation
 
 
 def fit_tokenizer(config, task):
@@ -92,12 +95,14 @@ class Trainer:
         if not self.run.tokenizer_path.exists():
             self.tokenizer.save(self.run.tokenizer_path)
         self.model = None
+        self._writer_model = self._writer = None
 
     # ----------------------------------------------------------------------------- data
     def encoded(self, split):
         """The split's padded arrays (cached)."""
         if split not in self._encoded:
-            self._encoded[split] = encode_split(self.task, split, self.tokenizer, self.max_length)
+            self._encoded[split] = encode_split(self.task, split, self.tokenizer, self.max_length,
+                                                self.config.seq2seq_form)
         return self._encoded[split]
 
     @property
@@ -107,7 +112,10 @@ class Trainer:
         return train.num_input_tokens / train.num_examples * self.config.batch_size
 
     # ---------------------------------------------------------------------------- model
-    def compile(self, model, total_steps):
+    def compile(self, model, total_steps, steps_per_epoch=None):
+        """Compiles the recipe's optimizer and schedule over `total_steps`. Keras runs `steps_per_execution`
+        steps per call, whole calls only, so it is cut to a divisor of `steps_per_epoch` (validation periods
+        then end where they should)."""
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
         optimizer = build_optimizer(c, schedule)
@@ -115,7 +123,8 @@ class Trainer:
         model.compile(
             optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing),
             metrics=None if weighted else self._metrics, weighted_metrics=self._metrics if weighted else None,
-            jit_compile="auto" if c.jit_compile else False, steps_per_execution=c.steps_per_execution,
+            jit_compile="auto" if c.jit_compile else False,
+            steps_per_execution=math.gcd(c.steps_per_execution, steps_per_epoch or c.steps_per_execution),
         )
 
     # ---------------------------------------------------------------------------- loops
@@ -172,7 +181,7 @@ class Trainer:
             restore_seed_states(self.model, state.get("seed_states"))
         else:
             self.model, self._fresh_model = self._fresh_model, None
-            self.compile(self.model, steps_per_epoch * epochs)
+            self.compile(self.model, steps_per_epoch * epochs, steps_per_epoch)
         self.run.write_manifest(c, {"parameters": count_parameters(self.model)})
 
         dataset = training_dataset(train, c.batch_size, c.seed, skip_batches=initial_epoch * steps_per_epoch)
@@ -180,9 +189,12 @@ class Trainer:
         throughput = Throughput(tokens_per_step)
         monitor, mode = self._monitor()
         checkpointer = Checkpointer(self.run, monitor, mode, state, throughput)
+        scores_text = text_metrics_for(self.info.metric)
         callbacks = [
             throughput,
             keras.callbacks.TerminateOnNaN(),
+            *([TextScores(self.task.split("validation"), self.tokenizer, self.info.metric, self.run.path)]
+              if scores_text else []),
             checkpointer,
             StepScalars(self.run.path),  # after the checkpointer: a logged epoch is a saved one
             *callbacks,
@@ -205,7 +217,7 @@ class Trainer:
         self.model = self._load(self.run.checkpoint_dir / final_state["best_checkpoint"])
         save_model_atomic(self.model, self.run.model_path)
         metrics = {}
-        for split in evaluate:
+        for split in (*evaluate, *(self.info.extra_test_splits if "test" in evaluate else ())):
             for name, value in self.evaluate(split).items():
                 metrics[f"{split}_{name}"] = value
         steps = final_state["epoch"] * steps_per_epoch
@@ -226,7 +238,16 @@ class Trainer:
         if self.model is None:
             raise TrainingError("No model yet: call fit() first, or open a finished run with "
                                 "kerasllm.training.open_run(path).evaluate(split).")
-        return evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size)
+        metrics = evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size)
+        if text_metrics_for(self.info.metric):  # BLEU, ROUGE...: on the text the model writes
+            metrics.update(score_outputs(self._output_writer(), self.task.split(split), self.info.metric))
+        return metrics
+
+    def _output_writer(self):
+        """The writer of the current model's outputs, one per model (its compiled decoder serves every split)."""
+        if self._writer_model is not self.model:
+            self._writer_model, self._writer = self.model, output_writer(self.model, self.tokenizer)
+        return self._writer
 
     def _load(self, path):
         """Loads a checkpoint or model.keras of this run (safe_mode on) and checks it fits the run."""

@@ -5,11 +5,13 @@
 - `classification`: SST-2, IMDB, AG News (needs `--data-dir` or a network connection).
 - `lm`: Tiny Shakespeare (bits per character), Penn Treebank and WikiText-2 (perplexity).
 - `diagnostics`: MQAR, ListOps and selective copying at growing sequence lengths, one cell each.
+- `translation`: Multi30k en->de, every family as an encoder-decoder and as a decoder-only prefix LM, and `copy`.
+- `summarization`: SciTLDR-A, every family and the `lead` baseline (ROUGE).
 
 Example:
 >>> from kerasllm.bench import list_suites, load_suite
 >>> list_suites()
-['quick', 'classification', 'lm', 'diagnostics']
+['quick', 'classification', 'lm', 'diagnostics', 'translation', 'summarization']
 >>> suite = load_suite("quick")
 >>> [cell.label for cell in suite.cells], suite.settings["steps"]
 (['negation_sentiment', 'mqar@pairs4', 'selective_copy@len16'], 400)

@@ -57,6 +57,7 @@ class MQAR(GeneratedTask):
     info = TaskInfo(
         name="mqar",
         kind="seq2seq",
+        seq2seq_form="prefix_lm",  # decoder-only, as Zoology and Mamba pose it
         metric="token_accuracy",
         tokenizer="word",
         tokenizer_options=WORD_TOKENIZER_OPTIONS,
@@ -139,6 +140,7 @@ class SelectiveCopy(GeneratedTask):
     info = TaskInfo(
         name="selective_copy",
         kind="seq2seq",
+        seq2seq_form="prefix_lm",  # decoder-only, as Zoology and Mamba pose it
         metric="token_accuracy",
         tokenizer="word",
         tokenizer_options=WORD_TOKENIZER_OPTIONS,

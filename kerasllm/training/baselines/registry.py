@@ -23,15 +23,17 @@ from kerasllm.registry import Registry
 BASELINES = Registry("baseline")
 
 
-def register_baseline(name, kinds=("classification",)):
+def register_baseline(name, kinds=("classification",), metrics=None):
     """Decorator that registers a baseline's training function under `name` (the `--arch` it answers to) and
-    sets its `kinds`: the task kinds it trains on."""
+    sets its `kinds`: the task kinds it trains on, and `metrics`: the headline metrics it can score (None: any
+    of those kinds' tasks)."""
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown:
         raise ConfigError(f"Baseline '{name}': unknown task kind '{unknown[0]}'; use {', '.join(KINDS)}.")
 
     def decorator(train):
         train.kinds = tuple(kinds)
+        train.metrics = None if metrics is None else tuple(metrics)
         return BASELINES.register(name)(train)
 
     return decorator
@@ -39,7 +41,9 @@ def register_baseline(name, kinds=("classification",)):
 
 def plans_on(arch, task):
     """Whether a bench plans `arch` on a cell of `task`: always for an architecture; for a baseline only on
-    the task kinds it trains on (an unknown task is planned, and fails in the run with the registry's word)."""
+    the task kinds (and headline metrics) it trains on (an unknown task is planned, and fails in the run with the
+    registry's word)."""
     if arch not in BASELINES or task not in TASKS:
         return True
-    return TASKS.get(task).info.kind in BASELINES.get(arch).kinds
+    info, baseline = TASKS.get(task).info, BASELINES.get(arch)
+    return info.kind in baseline.kinds and (baseline.metrics is None or info.metric in baseline.metrics)
