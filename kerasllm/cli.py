@@ -252,7 +252,8 @@ def _generate(args):
                 raise _usage_error(f"--{flag.replace('_', '-')} is for language-model runs; {args.run_dir} is a "
                                    f"seq2seq run (task {opened.config.task}). Remove it.")
         for text in translate(opened.model, prompts, opened.tokenizer, max_new_tokens=args.max_new_tokens,
-                              sampler=args.sampler, use_cache=not args.no_cache, **options):
+                              sampler=args.sampler, use_cache=not args.no_cache,
+                              source_tokenizer=opened.source_tokenizer, **options):
             print(text, flush=True)
         return
     run = language_model_run(opened, args.run_dir)

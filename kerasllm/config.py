@@ -42,6 +42,8 @@ class TrainConfig:
         pooling, tie_weights: head settings (classifier pooling; tie LM input/output embeddings).
         seq2seq_form: how a seq2seq task is modelled: "encoder_decoder" or "prefix_lm" (decoder-only,
             `source <bos> target`); None takes the task's `TaskInfo.seq2seq_form`.
+        shared_vocabulary: one tokenizer fitted on sources and targets (True), or, for an encoder-decoder, one
+            per side (False: the encoder reads the source's vocabulary, the decoder writes the target's).
         cross_attention: the encoder-decoder's cross-attention layer, an import path `file.py:Class` built
             as `Class(num_heads=...)` (lab 09); None uses `kerasllm.layers.MultiHeadCrossAttention`.
         epochs, steps: train for whole passes over the data, or for a number of optimizer steps.
@@ -77,6 +79,7 @@ class TrainConfig:
     pooling: str = "mean"
     tie_weights: bool = True
     seq2seq_form: Optional[str] = None
+    shared_vocabulary: bool = True
     cross_attention: Optional[str] = None
     epochs: Optional[int] = None
     steps: Optional[int] = None

@@ -835,7 +835,7 @@ AT_LEAST_ONE = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution",
                 "early_stopping_patience"]
 UNIT_INTERVAL = ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]
 POSITIVE = ["learning_rate", "clipnorm"]
-BOOLEANS = ["tie_weights", "mixed_precision", "jit_compile"]
+BOOLEANS = ["tie_weights", "shared_vocabulary", "mixed_precision", "jit_compile"]
 STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric", "optimizer", "cross_attention"]
 DICTS = ["tokenizer_options", "task_options", "arch_options"]
 BUDGETS = ("epochs", "steps", "tokens")  # a config takes one of them

@@ -165,6 +165,32 @@ def test_a_finished_run_translates_from_python_and_the_cli(cnn_run, tmp_path):
     assert "--num-samples is for language-model runs" in refused.stderr
 
 
+def test_a_bidirectional_encoder_feeds_a_forward_decoder():
+    from kerasllm.config import TrainConfig
+    from kerasllm.data import get_task
+    from kerasllm.models import build_model
+
+    config = TrainConfig(task="toy_translation", arch="gru", hidden_dim=16, num_layers=1,
+                         arch_options={"bidirectional": True})
+    model = build_model(config, get_task("toy_translation").info, 30)
+    assert model.encoder.bidirectional and not model.decoder.bidirectional and model.decoder.causal
+
+
+def test_separate_vocabularies_give_the_encoder_the_source_side_and_the_decoder_the_target_side(tmp_path):
+    run_dir = tmp_path / "separate"
+    metrics = Trainer({**TOY, "arch": "gru", "steps": 20, "shared_vocabulary": False}, run_dir=run_dir).fit(verbose=0)
+    run = open_run(run_dir)
+    source, target = run.source_tokenizer, run.tokenizer
+    assert (run_dir / "source_tokenizer.json").is_file() and 0.0 <= metrics["test_bleu"] <= 100.0
+    assert "s3" in source.vocabulary and "s3" not in target.vocabulary and "t3" in target.vocabulary
+    assert run.model.encoder.vocab_size == source.vocabulary_size  # 20 words each side, plus the special tokens
+    assert run.model.decoder.vocab_size == target.vocabulary_size
+    assert run.evaluate("test")["bleu"] == pytest.approx(metrics["test_bleu"])
+    with pytest.raises(ValueError, match="shared_vocabulary=false needs an encoder-decoder"):
+        Trainer({**TOY, "arch": "gru", "steps": 2, "shared_vocabulary": False, "seq2seq_form": "prefix_lm"},
+                run_dir=tmp_path / "refused")
+
+
 def test_the_decoder_only_form_is_its_own_row(tmp_path):
     metrics = Trainer({**TOY, "arch": "gru", "steps": 40, "seq2seq_form": "prefix_lm", "max_length": 20},
                       run_dir=tmp_path / "prefix").fit(verbose=0)

@@ -26,7 +26,7 @@ from kerasllm.data.base import get_task
 from kerasllm.errors import ConfigError
 from kerasllm.models.build import build_model, count_parameters
 from kerasllm.models.plugins import resolve_arch
-from kerasllm.training.trainer import fit_tokenizer
+from kerasllm.training.trainer import fit_tokenizers
 
 TOLERANCE = 0.05
 # Widths tried first when bracketing the target (then doubled or halved).
@@ -62,7 +62,8 @@ class SizingResult:
 def _sizing_key(config):
     """What the tokenizer (hence vocabulary size) and head depend on."""
     return (config.task, repr(sorted(config.task_options.items())), config.data_dir, config.tokenizer,
-            repr(sorted(config.tokenizer_options.items())), config.max_length)
+            repr(sorted(config.tokenizer_options.items())), config.max_length, config.seq2seq_form,
+            config.shared_vocabulary)
 
 
 class Sizer:
@@ -77,18 +78,20 @@ class Sizer:
         self._tasks = {}
 
     def _task_and_vocabulary(self, config):
-        """The task's info and the fitted tokenizer's vocabulary size for `config` (cached per task setting)."""
+        """The task's info, the fitted tokenizer's vocabulary size and the source tokenizer's (None unless the run
+        keeps separate vocabularies) for `config` (cached per task setting)."""
         key = _sizing_key(config)
         if key not in self._tasks:
             task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
-            self._tasks[key] = (task.info, fit_tokenizer(config, task).vocabulary_size)
+            tokenizer, source = fit_tokenizers(config, task)
+            self._tasks[key] = (task.info, tokenizer.vocabulary_size, source and source.vocabulary_size)
         return self._tasks[key]
 
     def count(self, config):
         """Trainable parameters of the model `config` describes, or None if the backbone rejects it."""
-        info, vocabulary_size = self._task_and_vocabulary(config)
+        info, vocabulary_size, source_vocabulary_size = self._task_and_vocabulary(config)
         try:
-            model = build_model(config, info, vocabulary_size)
+            model = build_model(config, info, vocabulary_size, source_vocabulary_size)
         except ConfigError:
             return None
         return count_parameters(model)

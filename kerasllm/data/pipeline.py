@@ -80,11 +80,12 @@ def _pad(sequences, length):
     return out
 
 
-def encode_split(task, split, tokenizer, max_length, seq2seq_form=None):
+def encode_split(task, split, tokenizer, max_length, seq2seq_form=None, source_tokenizer=None):
     """Encodes one split of `task` into an `EncodedSplit` of fixed width `max_length`.
 
     `seq2seq_form` ("encoder_decoder" or "prefix_lm"; None: the task's `info.seq2seq_form`) says how a seq2seq
-    split is laid out.
+    split is laid out; `source_tokenizer` encodes an encoder-decoder's sources when the run keeps separate
+    vocabularies (`tokenizer` then encodes the targets).
     """
     if max_length < 1:
         raise ConfigError(f"max_length must be at least 1, got {max_length}. Pass --max-length 64, say.")
@@ -94,6 +95,10 @@ def encode_split(task, split, tokenizer, max_length, seq2seq_form=None):
     layout = task.info.kind
     if layout == "seq2seq":
         layout = seq2seq_form or task.info.seq2seq_form
+    if source_tokenizer is not None:
+        if layout != "encoder_decoder":
+            raise ConfigError("A separate source tokenizer is for an encoder-decoder's sources only.")
+        return _encode_encoder_decoder(data, tokenizer, max_length, source_tokenizer)
     return ENCODERS[layout](data, tokenizer, max_length)
 
 
@@ -159,8 +164,8 @@ def _encode_seq2seq(data, tokenizer, max_length):
     return EncodedSplit(token_ids, shifted, weights)
 
 
-def _encode_encoder_decoder(data, tokenizer, max_length):
-    sources = [seq[:max_length] or [UNK_ID] for seq in tokenizer.encode_batch(data.texts)]
+def _encode_encoder_decoder(data, tokenizer, max_length, source_tokenizer=None):
+    sources = [seq[:max_length] or [UNK_ID] for seq in (source_tokenizer or tokenizer).encode_batch(data.texts)]
     targets = tokenizer.encode_batch(data.targets)
     windows = _pad([[BOS_ID] + target + [EOS_ID] for target in targets], max_length + 1)
     token_ids, shifted = windows[:, :-1], windows[:, 1:]

@@ -33,20 +33,22 @@ class Translator:
 
     Args:
         model: a `kerasllm.models.Seq2Seq`, or a prefix-LM `kerasllm.models.CausalLM`.
-        tokenizer: the run's tokenizer.
+        tokenizer: the run's tokenizer (its target side's, with separate vocabularies).
         max_new_tokens: int or None. Longest output in tokens; None: `max_length - 1` for an encoder-decoder,
             half the window for a prefix LM.
         sampler: a sampler name (`greedy`, `beam`, ...) or a `keras_hub.samplers.Sampler`. Defaults to greedy.
         batch_size: int. Sources decoded together (the last batch is padded to it). Defaults to 64.
         use_cache: bool. Step with state (True) or recompute every step (the reference).
         jit_compile: bool. Compile the decoding loop. Defaults to `True`.
+        source_tokenizer: the source side's tokenizer, for a run with separate vocabularies; None: `tokenizer`.
         **sampler_options: options of a named sampler (`num_beams`, `length_penalty`, ...).
     """
 
     def __init__(self, model, tokenizer, max_new_tokens=None, sampler="greedy", batch_size=64, use_cache=True,
-                 jit_compile=True, **sampler_options):
+                 jit_compile=True, source_tokenizer=None, **sampler_options):
         self.model = model
         self.tokenizer = tokenizer
+        self.source_tokenizer = source_tokenizer or tokenizer
         self.seq2seq = hasattr(model, "encoder")
         self.max_length = model.backbone.max_length
         # An encoder-decoder's target is `<bos>` then at most max_length - 1 tokens; a prefix LM shares its
@@ -64,7 +66,7 @@ class Translator:
 
     def _rows(self, sources):
         """(prompts, source arrays or None): what the decoder reads for each source text."""
-        encoded = [ids or [UNK_ID] for ids in self.tokenizer.encode_batch(list(sources))]
+        encoded = [ids or [UNK_ID] for ids in self.source_tokenizer.encode_batch(list(sources))]
         if self.seq2seq:
             array = np.zeros((len(encoded), self.max_length), "int32")
             for row, ids in enumerate(encoded):
@@ -100,16 +102,16 @@ class Translator:
 
 
 def translate(model, sources, tokenizer, max_new_tokens=None, sampler="greedy", batch_size=64, use_cache=True,
-              jit_compile=True, **sampler_options):
+              jit_compile=True, source_tokenizer=None, **sampler_options):
     """The output text of a seq2seq model for each source text (a list of strings); see `Translator`."""
     if isinstance(sources, str):
         raise ConfigError("translate takes a list of source texts; wrap a single one in a list.")
     translator = Translator(model, tokenizer, max_new_tokens, sampler, batch_size, use_cache, jit_compile,
-                            **sampler_options)
+                            source_tokenizer, **sampler_options)
     return translator(sources)
 
 
 @OUTPUT_WRITERS.register("greedy")
-def greedy_writer(model, tokenizer, batch_size=64):
+def greedy_writer(model, tokenizer, batch_size=64, source_tokenizer=None):
     """How the Trainer writes a seq2seq model's outputs for scoring: greedy decoding, compiled once."""
-    return Translator(model, tokenizer, batch_size=batch_size)
+    return Translator(model, tokenizer, batch_size=batch_size, source_tokenizer=source_tokenizer)

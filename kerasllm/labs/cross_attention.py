@@ -28,7 +28,7 @@ import math
 import keras
 import numpy as np
 
-from kerasllm.labs.attention import copy_from_keras
+from kerasllm.labs.attention import _padding, _random, _softmax, copy_from_keras
 from kerasllm.labs.base import (
     Lab,
     LabFailure,
@@ -55,19 +55,6 @@ TINY_SEQ2SEQ_RUN = {**TINY_RUN, "task": "selective_copy", "arch": "transformer",
 SELF_ATTENTION_HINT = ("this is self-attention over the query: in cross-attention the queries come from query "
                        "(the decoder) and the keys and values from memory (the encoder's features): "
                        "k = key_dense(memory), v = value_dense(memory)")
-
-
-def _random(*shape, seed):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def _softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def _padding(lengths, length):
-    return np.arange(length)[None, :] < np.array(lengths)[:, None]
 
 
 def _causal_masks(t, s):

@@ -170,6 +170,8 @@ class Backbone(keras.layers.Layer):
     recipe = {}
     #: Whether `encode` applies rotary embeddings itself (attention backbones).
     supports_rotary = False
+    #: Constructor options only a non-causal backbone takes (an encoder-decoder's decoder is built without them).
+    encoder_only_options = ()
 
     def __init__(
         self,

@@ -36,7 +36,8 @@ def _cross_attention(config):
 
 
 #: Head name -> `build(make_backbone, config, task_info, dtype) -> keras.Model`, where `make_backbone(causal)`
-#: builds one backbone of the run's architecture (an encoder-decoder builds two). A name is a task kind, or for
+#: builds one backbone of the run's architecture (an encoder-decoder builds two: its decoder with
+#: `make_backbone(True, decoder=True)`, which leaves out the options only an encoder takes, such as bidirectional). A name is a task kind, or for
 #: seq2seq its form (`head_name`).
 HEADS = Registry("head")
 HEADS.register("classification")(lambda make, config, info, dtype: TextClassifier(
@@ -46,8 +47,18 @@ HEADS.register("lm")(lambda make, config, info, dtype: CausalLM(make(True), tie_
 # Sequence to sequence as a decoder-only prefix LM: `source <bos> target`, scored on the target.
 HEADS.register("prefix_lm")(HEADS.get("lm"))
 HEADS.register("encoder_decoder")(lambda make, config, info, dtype: Seq2Seq(
-    make(False), make(True), num_heads=cross_heads(config.hidden_dim), tie_weights=config.tie_weights,
+    make(False), make(True, decoder=True), num_heads=cross_heads(config.hidden_dim), tie_weights=config.tie_weights,
     cross_attention=_cross_attention(config), dtype=dtype))
+
+
+def separate_vocabularies(config, task_info):
+    """Whether the run keeps a source and a target vocabulary (`shared_vocabulary=False`, an encoder-decoder only)."""
+    if config.shared_vocabulary:
+        return False
+    if head_name(config, task_info) != "encoder_decoder":
+        raise ConfigError("shared_vocabulary=false needs an encoder-decoder (a seq2seq task, seq2seq_form="
+                          "encoder_decoder): every other model reads all its text with one embedding. Remove it.")
+    return True
 
 
 def head_name(config, task_info):
@@ -64,13 +75,15 @@ def max_length_of(config, task_info):
     return config.max_length or task_info.max_length
 
 
-def build_model(config, task_info, vocabulary_size):
+def build_model(config, task_info, vocabulary_size, source_vocabulary_size=None):
     """Builds the model a run trains: backbone (with plugins) + the head for the task kind, weights created.
 
     Args:
         config: a `kerasllm.TrainConfig`.
         task_info: the task's `TaskInfo` (its `kind`, `num_classes`, `max_length` are read).
-        vocabulary_size: int. The fitted tokenizer's `vocabulary_size`.
+        vocabulary_size: int. The fitted tokenizer's `vocabulary_size` (the target side's, with two).
+        source_vocabulary_size: int or None. The source tokenizer's, for an encoder-decoder with separate
+            vocabularies (its encoder's); None: one vocabulary for both.
 
     Raises:
         UnknownNameError: unknown architecture or task kind.
@@ -83,10 +96,13 @@ def build_model(config, task_info, vocabulary_size):
     dtype = "mixed_bfloat16" if config.mixed_precision else None
     max_length = max_length_of(config, task_info)
 
-    def make_backbone(causal):
+    def make_backbone(causal, decoder=False):
+        kept = {key: value for key, value in options.items()
+                if not (decoder and key in backbone_class.encoder_only_options)}
+        vocab_size = source_vocabulary_size if source_vocabulary_size and not causal else vocabulary_size
         return construct_backbone(
-            backbone_class, vocab_size=vocabulary_size, hidden_dim=config.hidden_dim, num_layers=config.num_layers,
-            dropout=config.dropout, causal=causal, max_length=max_length, dtype=dtype, **options,
+            backbone_class, vocab_size=vocab_size, hidden_dim=config.hidden_dim, num_layers=config.num_layers,
+            dropout=config.dropout, causal=causal, max_length=max_length, dtype=dtype, **kept,
         )
 
     model = build_head(make_backbone, config, task_info, dtype)

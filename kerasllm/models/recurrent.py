@@ -67,6 +67,8 @@ class RecurrentBackbone(Backbone):
         "seq2seq": {"learning_rate": 1e-2},
         "classification": {"learning_rate": 3e-3},
     }
+    #: A seq2seq encoder may read both ways (`arch_options.bidirectional=true`); its decoder reads forward.
+    encoder_only_options = ("bidirectional",)
 
     def __init__(
         self,

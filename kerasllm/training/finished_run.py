@@ -52,6 +52,7 @@ class FinishedRun:
     config: TrainConfig
     tokenizer: Tokenizer
     model: object
+    source_tokenizer: object = None  # the source side's, for a run with separate vocabularies
 
     @functools.cached_property
     def task(self):
@@ -65,7 +66,7 @@ class FinishedRun:
     def encoded(self, split):
         """The split's padded arrays, encoded as the run was trained."""
         return encode_split(self.task, split, self.tokenizer, max_length_of(self.config, self.task.info),
-                            self.config.seq2seq_form)
+                            self.config.seq2seq_form, self.source_tokenizer)
 
     def evaluate(self, split="test"):
         """Metrics of the run's model on `split` of its task, token-weighted for LM tasks, and for a task scored
@@ -73,8 +74,8 @@ class FinishedRun:
         info = self.task.info
         metrics = evaluate_split(self.model, self.encoded(split), info.kind, self.config.batch_size)
         if text_metrics_for(info.metric):
-            metrics.update(score_outputs(output_writer(self.model, self.tokenizer), self.task.split(split),
-                                         info.metric))
+            writer = output_writer(self.model, self.tokenizer, source_tokenizer=self.source_tokenizer)
+            metrics.update(score_outputs(writer, self.task.split(split), info.metric))
         return metrics
 
 
@@ -100,4 +101,5 @@ def open_run(path, trust_code=False, data_dir=None):
         config = config.replace(data_dir=str(data_dir))
     tokenizer = Tokenizer.load(run.tokenizer_path)
     model = load_run_model(run.model_path, config, tokenizer.vocabulary_size)
-    return FinishedRun(run.path, config, tokenizer, model)
+    source = Tokenizer.load(run.source_tokenizer_path) if run.source_tokenizer_path.exists() else None
+    return FinishedRun(run.path, config, tokenizer, model, source)

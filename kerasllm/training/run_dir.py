@@ -133,6 +133,7 @@ class RunDirectory:
     metrics_path = property(lambda self: self.path / "metrics.json")
     model_path = property(lambda self: self.path / "model.keras")
     tokenizer_path = property(lambda self: self.path / "tokenizer.json")
+    source_tokenizer_path = property(lambda self: self.path / "source_tokenizer.json")  # separate vocabularies
     checkpoint_dir = property(lambda self: self.path / "checkpoints")
     state_path = property(lambda self: self.checkpoint_dir / "state.json")
 

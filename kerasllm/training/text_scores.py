@@ -34,12 +34,13 @@ EXAMPLES_TAG = "outputs/greedy"
 NUM_EXAMPLES = 3
 
 
-def output_writer(model, tokenizer, batch_size=64):
-    """The registered ("greedy") writer for `model`: `write(source_texts) -> output_texts`."""
+def output_writer(model, tokenizer, batch_size=64, source_tokenizer=None):
+    """The registered ("greedy") writer for `model`: `write(source_texts) -> output_texts` (sources encoded with
+    `source_tokenizer` when the run keeps separate vocabularies)."""
     if "greedy" not in OUTPUT_WRITERS:
         raise ConfigError("No seq2seq decoder is registered: import kerasllm (which imports kerasllm.generation) "
                           "before training a translation or summarization task.")
-    return OUTPUT_WRITERS.get("greedy")(model, tokenizer, batch_size)
+    return OUTPUT_WRITERS.get("greedy")(model, tokenizer, batch_size, source_tokenizer)
 
 
 def score_outputs(write, split, headline_metric, outputs=None):
@@ -64,22 +65,24 @@ class TextScores(keras.callbacks.Callback):
         headline_metric: the task's metric ("bleu" or "rouge1"), which picks the metrics.
         run_dir: the run directory, whose `validation/` gets the example outputs; None writes none.
         batch_size: sources decoded together.
+        source_tokenizer: the source side's tokenizer, when the run keeps separate vocabularies.
     """
 
-    def __init__(self, split, tokenizer, headline_metric, run_dir=None, batch_size=64):
+    def __init__(self, split, tokenizer, headline_metric, run_dir=None, batch_size=64, source_tokenizer=None):
         super().__init__()
         self.split = split
         self.tokenizer = tokenizer
         self.headline_metric = headline_metric
         self.run_dir = None if run_dir is None else pathlib.Path(run_dir)
         self.batch_size = batch_size
+        self.source_tokenizer = source_tokenizer
         self._write = None
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
         if self._write is None:
-            self._write = output_writer(self.model, self.tokenizer, self.batch_size)
+            self._write = output_writer(self.model, self.tokenizer, self.batch_size, self.source_tokenizer)
         outputs = self._write(self.split.texts)
         scores = score_outputs(self._write, self.split, self.headline_metric, outputs)
         logs.update({f"val_{name}": value for name, value in scores.items() if isinstance(value, float)})

@@ -26,7 +26,7 @@ from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
-from kerasllm.models.build import build_model, count_parameters, max_length_of
+from kerasllm.models.build import build_model, count_parameters, max_length_of, separate_vocabularies
 from kerasllm.models.flops import train_flops_per_token
 from kerasllm.models.recipes import with_recipe
 from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
@@ -51,11 +51,22 @@ MONITORED = {"accuracy": "accuracy", "token_accuracy": "token_accuracy",
              "bleu": "bleu", "rouge1": "rouge1"}  # text metrics: logged by `TextScores` after each validation
 
 
-def fit_tokenizer(config, task):
-    """The run's tokenizer (the config's, else the task's default with its options), fitted on the training split."""
+def fit_tokenizer(config, task, side="both"):
+    """The run's tokenizer (the config's, else the task's default with its options), fitted on the training split:
+    all its text (`side="both"`), or only its sources or targets ("source", "target")."""
     name = config.tokenizer or task.info.tokenizer
     options = config.tokenizer_options or (task.info.tokenizer_options if not config.tokenizer else {})
-    return get_tokenizer(name, **options).fit(task.train_texts())
+    train = task.split("train")
+    texts = {"both": task.train_texts, "source": lambda: train.texts, "target": lambda: train.targets}[side]()
+    return get_tokenizer(name, **options).fit(texts)
+
+
+def fit_tokenizers(config, task):
+    """`(tokenizer, source_tokenizer)`: the run's tokenizer (the target side's when the run keeps separate
+    vocabularies) and the source side's, or None when one vocabulary serves both."""
+    if separate_vocabularies(config, task.info):
+        return fit_tokenizer(config, task, "target"), fit_tokenizer(config, task, "source")
+    return fit_tokenizer(config, task), None
 
 
 class Trainer:
@@ -80,20 +91,27 @@ class Trainer:
         # Read the data, fit the tokenizer and build the model before writing anything, so a mistake in
         # the settings leaves no half-made run directory behind.
         resumed = self.run.resuming and self.run.tokenizer_path.exists()
-        self.tokenizer = Tokenizer.load(self.run.tokenizer_path) if resumed else fit_tokenizer(c, self.task)
+        if resumed:
+            source = self.run.source_tokenizer_path
+            self.tokenizer, self.source_tokenizer = (Tokenizer.load(self.run.tokenizer_path),
+                                                     Tokenizer.load(source) if source.exists() else None)
+        else:
+            self.tokenizer, self.source_tokenizer = fit_tokenizers(c, self.task)
         self.schedule()
         self._resume_state = read_json(self.run.state_path) if self.run.resuming and self.run.state_path.exists() \
             else None
         self._fresh_model = None
         if self._resume_state is None:
             keras.utils.set_random_seed(c.seed)  # initialization, then dropout and data order, follow the seed
-            self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size)
+            self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size, self._source_vocabulary())
         # Built here, so that a bad lm_metric fails before the run directory is made.
         self._metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
         if not self.run.resuming:
             self.run.create(c)
         if not self.run.tokenizer_path.exists():
             self.tokenizer.save(self.run.tokenizer_path)
+        if self.source_tokenizer is not None and not self.run.source_tokenizer_path.exists():
+            self.source_tokenizer.save(self.run.source_tokenizer_path)
         self.model = None
         self._writer_model = self._writer = None
 
@@ -102,7 +120,7 @@ class Trainer:
         """The split's padded arrays (cached)."""
         if split not in self._encoded:
             self._encoded[split] = encode_split(self.task, split, self.tokenizer, self.max_length,
-                                                self.config.seq2seq_form)
+                                                self.config.seq2seq_form, self.source_tokenizer)
         return self._encoded[split]
 
     @property
@@ -193,7 +211,8 @@ class Trainer:
         callbacks = [
             throughput,
             keras.callbacks.TerminateOnNaN(),
-            *([TextScores(self.task.split("validation"), self.tokenizer, self.info.metric, self.run.path)]
+            *([TextScores(self.task.split("validation"), self.tokenizer, self.info.metric, self.run.path,
+                          source_tokenizer=self.source_tokenizer)]
               if scores_text else []),
             checkpointer,
             StepScalars(self.run.path),  # after the checkpointer: a logged epoch is a saved one
@@ -246,8 +265,12 @@ class Trainer:
     def _output_writer(self):
         """The writer of the current model's outputs, one per model (its compiled decoder serves every split)."""
         if self._writer_model is not self.model:
-            self._writer_model, self._writer = self.model, output_writer(self.model, self.tokenizer)
+            self._writer_model, self._writer = self.model, output_writer(
+                self.model, self.tokenizer, source_tokenizer=self.source_tokenizer)
         return self._writer
+
+    def _source_vocabulary(self):
+        return None if self.source_tokenizer is None else self.source_tokenizer.vocabulary_size
 
     def _load(self, path):
         """Loads a checkpoint or model.keras of this run (safe_mode on) and checks it fits the run."""
