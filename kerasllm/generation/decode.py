@@ -127,7 +127,9 @@ class Decoder:
         if backend == "tensorflow":
             import tensorflow as tf
 
-            return tf.function(self.decode, jit_compile=True, reduce_retracing=True)
+            # No autograph: the loop is keras.ops control flow already, and autograph would re-read the model's
+            # source files, which breaks a long bench whose code is edited while it runs.
+            return tf.function(self.decode, jit_compile=True, reduce_retracing=True, autograph=False)
         return self._jax_decode()
 
     def _jax_decode(self):
