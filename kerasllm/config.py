@@ -161,6 +161,21 @@ class TrainConfig:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    def changes_from(self, saved):
+        """The fields in which a saved config.json (a dict) differs from this config. A field the file lacks,
+        because it was written before the field existed, counts as that field's default, so adding a setting
+        never orphans earlier runs.
+
+        Example:
+        >>> TrainConfig(task="mqar", arch="gru", seed=1).changes_from({"task": "mqar", "arch": "gru", "seed": 0})
+        ['seed']
+        """
+        current = self.to_dict()
+        defaults = {field.name: field.default_factory() if field.default_factory is not dataclasses.MISSING
+                    else field.default for field in dataclasses.fields(self)}
+        saved = {**{key: value for key, value in defaults.items() if key not in saved}, **saved}
+        return sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+
     def replace(self, **changes):
         return self.from_dict({**self.to_dict(), **changes})
 

@@ -41,3 +41,12 @@ def test_config_files_json_and_yaml(tmp_path):
         TrainConfig.from_file(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="Cannot read"):
         TrainConfig.from_file(tmp_path / "missing.json")
+
+
+def test_a_config_json_written_before_a_setting_existed_still_matches():
+    config = TrainConfig(task="mqar", arch="gru")
+    saved = config.to_dict()
+    del saved["shared_vocabulary"], saved["seq2seq_form"]  # an older run's file lacks the newer fields
+    assert config.changes_from(saved) == []
+    assert config.replace(shared_vocabulary=False).changes_from(saved) == ["shared_vocabulary"]
+    assert config.changes_from({**saved, "hidden_dim": 7}) == ["hidden_dim"]

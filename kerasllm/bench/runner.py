@@ -141,9 +141,8 @@ class _Runner:
 
     # ------------------------------------------------------------------------------ one run
     def reuse(self, run, config):
-        saved = read_json(run.path / "config.json")
-        if saved != config.to_dict():
-            changed = sorted(k for k in set(saved) | set(config.to_dict()) if saved.get(k) != config.to_dict().get(k))
+        changed = config.changes_from(read_json(run.path / "config.json"))
+        if changed:
             raise RunDirectoryError(
                 f"{run.path} holds a finished run with a different config ({', '.join(changed)}); it is kept "
                 "as is. Use a new --out for different settings."

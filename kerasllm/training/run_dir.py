@@ -161,9 +161,8 @@ class RunDirectory:
                 raise RunDirectoryError(
                     f"The run in {run.path} is finished; it is never overwritten. Choose a new --out."
                 )
-            saved = read_json(run.config_path)
-            if saved != config.to_dict():
-                changed = sorted(k for k in set(saved) | set(config.to_dict()) if saved.get(k) != config.to_dict().get(k))
+            changed = config.changes_from(read_json(run.config_path))
+            if changed:
                 raise RunDirectoryError(
                     f"The unfinished run in {run.path} has a different config ({', '.join(changed)}). "
                     "Use the same settings to resume it, or choose a new --out."
