@@ -35,13 +35,29 @@ from kerasllm.training.text_metrics import text_metrics_for
 from kerasllm.training.text_scores import output_writer, score_outputs
 
 
-def evaluate_split(model, encoded, kind, batch_size):
-    """Metrics of `model` on an encoded split (token-weighted for LM tasks), plus the seconds it took."""
+def evaluate_split(model, encoded, kind, batch_size, written=None):
+    """Metrics of `model` on an encoded split (token-weighted for LM tasks), plus the seconds it took.
+
+    `written`, for a task scored on the text the model writes: `(write, split, headline_metric)`, where
+    `write(source_texts)` returns the outputs (`text_scores.output_writer`) and `split` is the raw `Split`;
+    its BLEU / chrF / ROUGE are added.
+    """
     start = time.perf_counter()
     values = model.evaluate(evaluation_dataset(encoded, batch_size), verbose=0, return_dict=True)
     seconds = time.perf_counter() - start
     tokens_per_character = encoded.num_target_tokens / encoded.num_characters if kind == "lm" else None
-    return {**derived_metrics(kind, values, tokens_per_character), "seconds": seconds}
+    metrics = {**derived_metrics(kind, values, tokens_per_character), "seconds": seconds}
+    if written is not None:
+        write, split, headline_metric = written
+        metrics.update(score_outputs(write(split.texts), split, headline_metric))
+    return metrics
+
+
+def written_text(write, task, split):
+    """`evaluate_split`'s `written` for `split` of `task`, or None for a task scored on tokens only."""
+    if not text_metrics_for(task.info.metric):
+        return None
+    return write(), task.split(split), task.info.metric
 
 
 @dataclasses.dataclass
@@ -71,12 +87,13 @@ class FinishedRun:
     def evaluate(self, split="test"):
         """Metrics of the run's model on `split` of its task, token-weighted for LM tasks, and for a task scored
         on written text (translation, summarization) its BLEU / chrF / ROUGE too."""
-        info = self.task.info
-        metrics = evaluate_split(self.model, self.encoded(split), info.kind, self.config.batch_size)
-        if text_metrics_for(info.metric):
-            writer = output_writer(self.model, self.tokenizer, source_tokenizer=self.source_tokenizer)
-            metrics.update(score_outputs(writer, self.task.split(split), info.metric))
-        return metrics
+        return evaluate_split(self.model, self.encoded(split), self.task.info.kind, self.config.batch_size,
+                              written_text(lambda: self.output_writer, self.task, split))
+
+    @functools.cached_property
+    def output_writer(self):
+        """`write(source_texts) -> outputs` of the run's model (one compiled decoder for every split)."""
+        return output_writer(self.model, self.tokenizer, source_tokenizer=self.source_tokenizer)
 
 
 def open_run(path, trust_code=False, data_dir=None):

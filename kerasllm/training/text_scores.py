@@ -8,12 +8,12 @@ per model so that its compiled decoding loop is reused.
 `TextScores` is the callback that adds `val_bleu`, `val_chrf` (or `val_rouge1`, ...) to the logs after every
 validation, before the checkpointer reads them, so the best checkpoint is the one with the best headline
 metric (`StepScalars` then draws them), and writes a few example outputs to the run's Text tab; `score_outputs`
-gives the same numbers for any split at the end.
+scores outputs already written for any split.
 
 Example:
 >>> from kerasllm.data.base import Split
 >>> split = Split(texts=["mat the on sat cat the"], targets=["the cat sat on the mat"])
->>> scores = score_outputs(lambda sources: [" ".join(reversed(s.split())) for s in sources], split, "bleu")
+>>> scores = score_outputs([" ".join(reversed(s.split())) for s in split.texts], split, "bleu")
 >>> round(scores["bleu"], 1), round(scores["chrf"], 1)
 (100.0, 100.0)
 """
@@ -43,10 +43,8 @@ def output_writer(model, tokenizer, batch_size=64, source_tokenizer=None):
     return OUTPUT_WRITERS.get("greedy")(model, tokenizer, batch_size, source_tokenizer)
 
 
-def score_outputs(write, split, headline_metric, outputs=None):
-    """{metric: value} of the outputs `write` gives for `split`'s sources (or of `outputs`, already written),
-    against its references."""
-    outputs = write(split.texts) if outputs is None else outputs
+def score_outputs(outputs, split, headline_metric):
+    """{metric: value} of `outputs`, one text per source of `split`, against the split's references."""
     return corpus_scores(outputs, split.all_references(), text_metrics_for(headline_metric))
 
 
@@ -84,7 +82,7 @@ class TextScores(keras.callbacks.Callback):
         if self._write is None:
             self._write = output_writer(self.model, self.tokenizer, self.batch_size, self.source_tokenizer)
         outputs = self._write(self.split.texts)
-        scores = score_outputs(self._write, self.split, self.headline_metric, outputs)
+        scores = score_outputs(outputs, self.split, self.headline_metric)
         logs.update({f"val_{name}": value for name, value in scores.items() if isinstance(value, float)})
         if self.run_dir is not None:
             self._write_examples(outputs)

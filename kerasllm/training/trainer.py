@@ -31,7 +31,7 @@ from kerasllm.models.flops import train_flops_per_token
 from kerasllm.models.recipes import with_recipe
 from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
 from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
-from kerasllm.training.finished_run import evaluate_split
+from kerasllm.training.finished_run import evaluate_split, written_text
 from kerasllm.training.losses import SparseCrossEntropy
 from kerasllm.training.metrics import metrics_for
 from kerasllm.training.model_files import load_run_model
@@ -40,7 +40,7 @@ from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json,
 from kerasllm.training.schedule import WarmupCosine
 from kerasllm.training.tensorboard import StepScalars
 from kerasllm.training.text_metrics import text_metrics_for
-from kerasllm.training.text_scores import TextScores, output_writer, score_outputs
+from kerasllm.training.text_scores import TextScores, output_writer
 
 DEFAULT_EPOCHS = 3
 #: The splits `fit` evaluates the best model on, unless told fewer.
@@ -257,10 +257,8 @@ class Trainer:
         if self.model is None:
             raise TrainingError("No model yet: call fit() first, or open a finished run with "
                                 "kerasllm.training.open_run(path).evaluate(split).")
-        metrics = evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size)
-        if text_metrics_for(self.info.metric):  # BLEU, ROUGE...: on the text the model writes
-            metrics.update(score_outputs(self._output_writer(), self.task.split(split), self.info.metric))
-        return metrics
+        return evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size,
+                              written_text(self._output_writer, self.task, split))  # BLEU, ROUGE...
 
     def _output_writer(self):
         """The writer of the current model's outputs, one per model (its compiled decoder serves every split)."""
