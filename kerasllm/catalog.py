@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from kerasllm.checks import did_you_mean
 from kerasllm.errors import ConfigError, UnknownNameError
+from kerasllm.imports import is_prefixed_arch
 
 
 class Architecture(NamedTuple):
@@ -51,6 +52,12 @@ ARCHITECTURES = (
     Architecture("lstm", "Stacked LSTMs ([Hochreiter & Schmidhuber, 1997]; `keras.layers.LSTM`)."),
     Architecture("cnn", "A stack of residual dilated Conv1D blocks (`ResidualConvBlock`)."),
     Architecture("transformer", "A stack of pre-LayerNorm Transformer blocks and a final LayerNorm."),
+)
+
+# Architectures named `prefix:rest` (kerasllm.models.plugins.ARCH_PREFIXES): `--arch` / `--archs` take them as given.
+PREFIXED_ARCHITECTURES = (
+    Architecture("hub:<name>", "A keras-hub backbone: a preset (hub:bert_tiny_en_uncased, pretrained, its own "
+                               "tokenizer) or a class at the run's sizes (hub:BertBackbone, GPT2Backbone, ...)."),
 )
 
 # Non-neural baselines (kerasllm.training.baselines.BASELINES): `--arch` / `--archs` take them like architectures;
@@ -152,6 +159,8 @@ SUITES = {
                     "listops@len256", "selective_copy@len32", "selective_copy@len64", "selective_copy@len128"),
     "translation": ("multi30k", "multi30k@prefix_lm"),
     "summarization": ("scitldr",),
+    "transfer": ("imdb@lm", "imdb@mlm", "imdb", "imdb@from-lm", "imdb@from-mlm", "imdb@glove", "imdb@glove-frozen",
+                 "sst2", "sst2@from-lm", "sst2@from-mlm", "sst2@glove", "sst2@glove-frozen"),
 }
 
 _NAMES = {"architecture": [a.name for a in ARCHITECTURES], "task": [t.name for t in TASKS]}
@@ -169,13 +178,16 @@ def check_name(kind, name, also=()):
 
     The message is the registry's (`Registry.get`), word for word.
 
-    A baseline (`BASELINES`, e.g. "tfidf_lr") passes as an architecture.
+    A baseline (`BASELINES`, e.g. "tfidf_lr") and a prefixed name (`hub:bert_tiny_en_uncased`) pass as an
+    architecture.
 
     Args:
         kind: "architecture" or "task".
         name: the name given.
         also: other names known in this process (a loaded registry's).
     """
+    if kind == "architecture" and is_prefixed_arch(name):
+        return  # hub:<name>: the library resolves it (and names a bad one) before anything is written
     known = names(kind) + [n for n in also if n not in _NAMES[kind]]
     if name not in known and name not in _ALSO_ACCEPTED[kind]:
         raise UnknownNameError(f"Unknown {kind} '{name}'.{did_you_mean(name, known)} Known: {', '.join(known)}.")

@@ -62,11 +62,20 @@ def _add_train(subparsers):
     p.add_argument("--seed", type=int)
     p.add_argument("--tokenizer", help="tokenizer name (default: the task's)")
     p.add_argument("--config", help="a JSON or YAML file of settings (e.g. a run's config.json)")
+    transfer = p.add_argument_group("pre-training and fine-tuning")
+    transfer.add_argument("--objective", choices=["lm", "mlm"],
+                          help="train on the task's text instead of its labels: lm (next token) or mlm (masked tokens)")
+    transfer.add_argument("--init-from", metavar="RUN_DIR",
+                          help="start from the embedding and backbone (and tokenizer) of an earlier run")
+    transfer.add_argument("--embeddings", metavar="FILE",
+                          help="word vectors (GloVe / word2vec / fastText text format) for the embedding")
+    transfer.add_argument("--freeze-embeddings", action="store_true", default=None,
+                          help="keep the loaded vectors fixed for the whole run")
     _add_trust_code(p)
     _add_plugin_flags(p)
     _add_verbose(p)
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="any setting, e.g. learning_rate=3e-4 arch_options.num_heads=8")
+                   help="any setting, e.g. learning_rate=3e-4 arch_options.num_heads=8 freeze_backbone_epochs=1")
     p.set_defaults(run=_train, check=_train_config)
 
 
@@ -352,7 +361,7 @@ def build_parser():
 
 
 FLAGS = ("task", "arch", "data_dir", "epochs", "steps", "tokens", "batch_size", "max_length", "hidden_dim",
-         "num_layers", "seed", "tokenizer")
+         "num_layers", "seed", "tokenizer", "objective", "init_from", "embeddings", "freeze_embeddings")
 BUDGET_FLAGS = ("epochs", "steps", "tokens")
 
 
@@ -375,6 +384,9 @@ def _train_config(args):
     for field in ("lm_metric", "cross_attention"):  # my_file.py:MyClass: config.json must work from anywhere
         if getattr(config, field):
             config = config.replace(**{field: absolute_import_path(getattr(config, field))})
+    for field in ("init_from", "embeddings"):  # paths, recorded absolute so config.json works from anywhere
+        if getattr(config, field):
+            config = config.replace(**{field: os.path.abspath(getattr(config, field))})
     _check_name("task", config.task)  # in the Trainer's order: the task, then the architecture
     _check_name("architecture", config.arch)
     return config
@@ -392,6 +404,8 @@ def _train(args):
     trainer = Trainer(config, run_dir=args.out)
     print(f"run directory: {trainer.run.path}" + (" (resuming)" if trainer.run.resuming else ""), flush=True)
     print(_recipe_line(config, trainer.config), flush=True)
+    if trainer.initialized.get("embeddings", {}).get("summary"):  # --embeddings: the vectors' coverage
+        print(trainer.initialized["embeddings"]["summary"], flush=True)
     if args.verbose:
         metrics = trainer.fit(verbose=2)
     else:
@@ -484,7 +498,7 @@ def _report(args):
 
 
 def _archs(args):
-    for name, summary in _listed("architecture", catalog.ARCHITECTURES):
+    for name, summary in _listed("architecture", catalog.ARCHITECTURES) + list(catalog.PREFIXED_ARCHITECTURES):
         print(f"{name:12s} {summary}")
 
 

@@ -52,6 +52,9 @@ class TrainConfig:
             the same token budget: steps = ceil(tokens / tokens_per_step), rounded up to whole
             validation periods.
         eval_every: steps between validations when training by steps or tokens.
+        validation_batches: validate on the first N batches of the validation split during training (the same N
+            each time, so validations compare); None uses all of it. The best checkpoint is chosen on these, and
+            the final metrics always score the whole split (nanoGPT's `eval_iters`).
         optimizer, learning_rate, weight_decay, warmup_ratio, min_lr_ratio, clipnorm: the training recipe
             (optimizer: adamw or sgd, see `kerasllm.training.optimizers`; linear warm-up, then cosine
             decay to `min_lr_ratio` of the peak; global gradient clipping). None takes the
@@ -61,6 +64,17 @@ class TrainConfig:
         mixed_precision, jit_compile, steps_per_execution: speed switches.
         lm_metric: one more metric for lm / seq2seq runs, an import path `file.py:Class` of a
             `keras.metrics.Metric` built as `Class()` (lab 10), logged next to the built-in ones.
+        objective: train on the task's text instead of its labels: "lm" (next-token prediction on the
+            task's texts, ULMFiT's pre-training) or "mlm" (BERT's masked-token prediction, for non-causal
+            backbones); None trains the task itself.
+        init_from: an earlier run directory of the same architecture whose embedding and backbone weights
+            (and tokenizer) this run starts from (fine-tuning).
+        freeze_embedding_epochs, freeze_backbone_epochs: keep the embedding / the backbone fixed for the
+            first N validation periods (gradual unfreezing), then train them.
+        backbone_lr_scale: the embedding's and backbone's learning rate as a fraction of the head's
+            (discriminative rates; 1 trains all at the same rate).
+        embeddings: a word-vector text file (GloVe, word2vec or fastText format) loaded into the embedding for
+            the word tokenizer's vocabulary; freeze_embeddings keeps those vectors fixed for the whole run.
     """
 
     task: str
@@ -85,6 +99,7 @@ class TrainConfig:
     steps: Optional[int] = None
     tokens: Optional[int] = None
     eval_every: Optional[int] = None
+    validation_batches: Optional[int] = None
     batch_size: int = 32
     optimizer: Optional[str] = None
     learning_rate: Optional[float] = None
@@ -98,13 +113,20 @@ class TrainConfig:
     jit_compile: bool = True
     steps_per_execution: int = 1
     lm_metric: Optional[str] = None
+    objective: Optional[str] = None
+    init_from: Optional[str] = None
+    freeze_embedding_epochs: int = 0
+    freeze_backbone_epochs: int = 0
+    backbone_lr_scale: float = 1.0
+    embeddings: Optional[str] = None
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
         self._check()
 
     def _check(self):
         at_least_one = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "epochs", "steps",
-                        "eval_every", "max_length", "early_stopping_patience"]
+                        "eval_every", "max_length", "early_stopping_patience", "validation_batches"]
         for name in at_least_one:
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -121,6 +143,18 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}.")
         if self.seq2seq_form not in (None, "encoder_decoder", "prefix_lm"):
             raise ConfigError(f"seq2seq_form must be encoder_decoder or prefix_lm, got '{self.seq2seq_form}'.")
+        if self.objective not in (None, "lm", "mlm"):
+            raise ConfigError(f"objective must be lm or mlm (or left unset), got '{self.objective}'.")
+        for name in ("freeze_embedding_epochs", "freeze_backbone_epochs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if not 0.0 < self.backbone_lr_scale <= 1.0:
+            raise ConfigError(f"backbone_lr_scale must be in (0, 1], got {self.backbone_lr_scale}.")
+        if self.freeze_backbone_epochs and not self.init_from:
+            raise ConfigError("freeze_backbone_epochs keeps a pre-trained backbone fixed: give --init-from RUN_DIR too.")
+        if (self.freeze_embedding_epochs or self.freeze_embeddings) and not (self.init_from or self.embeddings):
+            raise ConfigError("Freezing the embedding keeps pre-trained vectors fixed: give --init-from RUN_DIR or "
+                              "--embeddings FILE too.")
         if self.tokens is not None and self.tokens < 1:
             raise ConfigError(f"tokens must be at least 1, got {self.tokens}.")
         budgets = [name for name in ("epochs", "steps", "tokens") if getattr(self, name) is not None]

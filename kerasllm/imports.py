@@ -40,9 +40,22 @@ def refuse_untrusted(specs, source):
         )
 
 
+#: Architecture names of the form `prefix:rest` that name no code: `hub:<preset or ClassName>`, a keras-hub
+#: backbone (kerasllm.models.hub; `kerasllm.models.plugins.ARCH_PREFIXES` resolves them).
+ARCH_PREFIXES = ("hub",)
+
+
 def is_import_path(text):
-    """True for strings of the form `something.py:Name` or `package.module:Name`."""
-    return isinstance(text, str) and text.count(":") == 1 and all(text.split(":"))
+    """True for strings of the form `something.py:Name` or `package.module:Name` (not `hub:...`, see
+    `ARCH_PREFIXES`)."""
+    return (isinstance(text, str) and text.count(":") == 1 and all(text.split(":"))
+            and text.split(":")[0] not in ARCH_PREFIXES)
+
+
+def is_prefixed_arch(text):
+    """True for an architecture name `prefix:rest` with a prefix of `ARCH_PREFIXES`, e.g. `hub:BertBackbone`."""
+    prefix, colon, rest = text.partition(":") if isinstance(text, str) else ("", "", "")
+    return bool(colon and rest) and prefix in ARCH_PREFIXES
 
 
 def _module_from_file(path):

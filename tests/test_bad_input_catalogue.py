@@ -26,6 +26,7 @@ from kerasllm.data.base import get_task
 from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import ConfigError, DataError, RunDirectoryError, UnknownNameError
 from kerasllm.generation import get_sampler
+from kerasllm.models.word_vectors import read_word_vectors
 from kerasllm.tokenizers import Tokenizer, get_tokenizer
 from kerasllm.training import Trainer, open_run
 from kerasllm.training.model_files import ModelFileError, load_model
@@ -177,6 +178,11 @@ CASES = [
          fix="Did you mean 'lstm'"),
     Case("unknown-task", argv=["train", "--task", "negaton_sentiment", "--arch", "gru"],
          problem="Unknown task 'negaton_sentiment'", fix="Did you mean 'negation_sentiment'"),
+    Case("unreachable-hub-preset", argv=[*TRAIN[:3], "--arch", "hub:no_such_preset_xyz", "--out", "{tmp}/out"],
+         problem=r"Cannot load the keras-hub tokenizer of preset 'no_such_preset_xyz' \(not a known preset",
+         fix=r"Check the name \(keras_hub.models.Backbone.presets\) and your connection"),
+    Case("unknown-hub-class", argv=[*TRAIN[:3], "--arch", "hub:BertBackbon", "--out", "{tmp}/out"],
+         problem="Unknown keras-hub backbone 'hub:BertBackbon'", fix="Did you mean 'BertBackbone'"),
     Case("unknown-tokenizer", argv=[*TRAIN, "--tokenizer", "wrd"], problem="Unknown tokenizer 'wrd'",
          fix="Did you mean 'word'"),
     Case("unknown-tokenizer-api", call=lambda p: get_tokenizer("wordpeice"), error=UnknownNameError,
@@ -251,6 +257,13 @@ CASES = [
          problem="line 2: label '5' is not an integer in 1..4", fix="Fix or re-download the file"),
     Case("data-folder-missing-files", argv=["train", "--task", "sst2", "--arch", "gru", "--data-dir", "{data}"],
          setup=sst2(dev=None), problem="expected dev.tsv in", fix="Download GLUE SST-2 .* there"),
+    # objectives on a task's text
+    Case("objective-on-seq2seq-task", argv=["train", "--task", "mqar", "--arch", "gru", "--objective", "lm",
+                                            *TINY[:6]],
+         problem="--objective lm trains on the text of a classification or lm task; 'mqar' is a seq2seq task",
+         fix="Remove --objective, or pick a classification or lm task"),
+    Case("mlm-on-unidirectional-lstm", argv=[*TRAIN[:4], "lstm", "--objective", "mlm", *TINY, "--out", "{tmp}/out"],
+         problem="MaskedLM needs a backbone that reads both ways", fix="Add arch_options.bidirectional=true"),
     # checkpoints and model files
     Case("checkpoint-from-another-arch", argv=["train", "--config", "{run}/config.json", "--out", "{run}"],
          setup=copied_run(swap=("checkpoints", "cnn"), unfinish=True),
@@ -330,6 +343,24 @@ CASES = [
          fix="Ask for at most 73 new tokens"),
     Case("score-missing-file", argv=["score", "{run}", "{tmp}/nope.txt"], setup=copied_run("lm"),
          problem="file to score .*nope.txt does not exist", fix="Check the path"),
+    # pretrained word vectors (--embeddings)
+    Case("embeddings-different-widths", argv=[*TRAIN, *TINY, "--embeddings", "{vectors}", "--out", "{tmp}/out"],
+         setup=file_with("vectors.txt", "the 1 2 3\nnot 4 5\n"),
+         problem=r"Line 2 of .*vectors\.txt has 2 numbers after its word, but line 1 has 3", fix="Fix or remove that line"),
+    Case("embeddings-different-widths-api", call=lambda p: read_word_vectors(p["vectors"]), error=DataError,
+         setup=file_with("vectors.vec", "2 3\nthe 1 2 3\nnot 4 5 6 7\n"),
+         problem=r"Line 3 of .*vectors\.vec has 4 numbers .* but the header \(line 1\) has 3",
+         fix="Fix or remove that line"),
+    Case("embeddings-missing-file", argv=[*TRAIN, *TINY, "--embeddings", "{tmp}/glove.txt", "--out", "{tmp}/out"],
+         problem=r"Word-vector file .*glove\.txt does not exist", fix="Pass the path of a GloVe, word2vec or fastText"),
+    Case("embeddings-empty-file", argv=[*TRAIN, *TINY, "--embeddings", "{vectors}", "--out", "{tmp}/out"],
+         setup=file_with("vectors.txt", ""), problem=r"vectors\.txt holds no vectors",
+         fix="Pass a GloVe, word2vec or fastText"),
+    Case("embeddings-without-word-tokenizer", argv=[*TRAIN, *TINY, "--tokenizer", "char", "--embeddings", "{vectors}",
+                                                    "--out", "{tmp}/out"],
+         setup=file_with("vectors.txt", "the 1 2 3\nnot 4 5 6\n"),
+         problem="--embeddings needs the word tokenizer, but this run uses the 'char' tokenizer",
+         fix="Set tokenizer=word, or drop --embeddings"),
 ]
 
 

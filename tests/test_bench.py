@@ -134,7 +134,8 @@ def test_markdown_ranks_by_mean_and_tests_the_top_two_with_three_seeds():
 
 # ----------------------------------------------------------------------------------- suites
 def test_shipped_suites_load_plan_and_are_mirrored_in_benchmarks():
-    assert list_suites() == ["quick", "classification", "lm", "diagnostics", "translation", "summarization"]
+    assert list_suites() == ["quick", "classification", "lm", "diagnostics", "translation", "summarization",
+                             "transfer"]
     quick = load_suite("quick")
     runs = plan(quick, "/tmp/unused")
     assert len({r.config.task for r in runs}) >= 3 and all(r.config.steps for r in runs)

@@ -9,7 +9,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "kerasllm"
 WITHOUT_EXAMPLE = {
     "__main__.py", "cli.py", "version.py",
     "bench/suites/quick.py", "bench/suites/classification.py", "bench/suites/lm.py", "bench/suites/diagnostics.py",
-    "bench/suites/translation.py", "bench/suites/summarization.py",
+    "bench/suites/translation.py", "bench/suites/summarization.py", "bench/suites/transfer.py",
 }
 
 

@@ -256,7 +256,7 @@ def test_mirror_with_a_bad_copy_is_followed_by_the_next(tmp_path):
     assert server.urls == list(remote.urls)
 
 
-def test_imdb_archive_is_unpacked_without_unlabelled_reviews(tmp_path, monkeypatch):
+def test_imdb_archive_is_unpacked_with_its_unlabelled_reviews(tmp_path, monkeypatch):
     from kerasllm.data.datasets import IMDB
 
     members = {f"aclImdb/{split}/{polarity}/{i}_{8 if polarity == 'pos' else 3}.txt": f"{polarity} {i}".encode()
@@ -270,6 +270,7 @@ def test_imdb_archive_is_unpacked_without_unlabelled_reviews(tmp_path, monkeypat
     monkeypatch.setattr(download, "urlopen", FakeServer(archive))
     task = get_task("imdb", cache_dir=tmp_path)
     assert sorted(path.name for path in (tmp_path / "aclImdb").iterdir()) == ["test", "train"]
-    assert sorted(path.name for path in (tmp_path / "aclImdb" / "train").iterdir()) == ["neg", "pos"]
+    assert sorted(path.name for path in (tmp_path / "aclImdb" / "train").iterdir()) == ["neg", "pos", "unsup"]
     assert [len(task.split(split)) for split in ("train", "validation", "test")] == [18, 2, 20]
+    assert task.unlabelled_texts() == ["unlabelled"]  # train/unsup, for --objective lm / mlm
     assert "aclImdb/ folder" in task.info.notes

@@ -119,7 +119,7 @@ def test_listings_and_misspelt_names_import_neither_tensorflow_nor_keras(argv, c
 
 def test_listings_are_the_catalog():
     out = cli_run("archs").stdout.splitlines()
-    assert out == [f"{a.name:12s} {a.summary}" for a in catalog.ARCHITECTURES]
+    assert out == [f"{a.name:12s} {a.summary}" for a in catalog.ARCHITECTURES + catalog.PREFIXED_ARCHITECTURES]
     out = cli_run("lab", "list").stdout
     assert out.count("convention:") == len(catalog.LABS) and "docs/labs/starters/bpe_merge_step.py" in out
 

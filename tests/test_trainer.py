@@ -218,3 +218,21 @@ def test_fit_can_leave_the_test_split_for_later(tmp_path):
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["train_tokens"] == round(2 * trainer.tokens_per_step)
     assert 0.0 <= open_run(out).evaluate("test")["accuracy"] <= 1.0
+
+
+def test_validation_during_training_can_use_fewer_batches_but_final_metrics_score_the_whole_split(tmp_path):
+    class ValidationLosses(keras.callbacks.Callback):
+        losses = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.losses.append(logs["val_loss"])
+
+    settings = config(steps=4, eval_every=4, epochs=None)
+    whole, short = ValidationLosses(), ValidationLosses()
+    whole.losses, short.losses = [], []
+    full = Trainer(settings, run_dir=tmp_path / "whole").fit(callbacks=[whole], verbose=0)
+    cut = Trainer({**settings, "validation_batches": 1}, run_dir=tmp_path / "short").fit(callbacks=[short], verbose=0)
+    assert short.losses[0] != pytest.approx(whole.losses[0])  # one batch of 16, not all 32 examples
+    assert whole.losses[0] == pytest.approx(full["validation_loss"], abs=1e-5)
+    assert cut["validation_loss"] == pytest.approx(full["validation_loss"], abs=1e-6)  # the end scores all of it
+    assert cut["test_accuracy"] == pytest.approx(full["test_accuracy"])

@@ -40,6 +40,7 @@ import numpy as np
 
 from kerasllm.bench.lr_sweep import mark_selected, rate_label, rate_of
 from kerasllm.data.base import TASKS, get_task
+from kerasllm.data.objectives import objective_info, objective_task
 from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models import list_backbones
@@ -134,7 +135,7 @@ def _headline(config, metrics, sidecar):
     if sidecar and sidecar.get("headline_metric"):
         return sidecar["headline_metric"]
     try:
-        return TASKS.get(config["task"]).info.metric
+        return objective_info(TASKS.get(config["task"]).info, config.get("objective")).metric
     except Exception:  # an unknown (e.g. unregistered student) task: no headline known
         return None
 
@@ -400,7 +401,8 @@ def at_chance(value, baseline, metric):
 def _baseline_key(config, run_dir):
     """What a task's baseline depends on: its data settings, and for seq2seq / lm the run's tokenizer."""
     try:
-        classification = TASKS.get(config["task"]).info.kind == "classification"
+        info = objective_info(TASKS.get(config["task"]).info, config.get("objective"))
+        classification = info.kind == "classification"
     except Exception:  # an unknown task: `_baseline_for` fails on it too
         classification = False
     tokenizer = run_dir / "tokenizer.json"
@@ -408,11 +410,12 @@ def _baseline_key(config, run_dir):
     if not classification and tokenizer.is_file():
         digest = hashlib.sha1(tokenizer.read_bytes()).hexdigest()
     return json.dumps([config.get("task"), config.get("task_options") or {}, config.get("data_dir"),
-                       config.get("max_length"), digest], sort_keys=True, default=str)
+                       config.get("max_length"), config.get("objective"), digest], sort_keys=True, default=str)
 
 
 def _baseline_for(config, run_dir):
     task = get_task(config["task"], data_dir=config.get("data_dir"), **(config.get("task_options") or {}))
+    task = objective_task(task, config.get("objective"))  # an objective run's baseline is on the text it modelled
     tokenizer = None
     if task.info.kind != "classification":
         tokenizer = Tokenizer.load(run_dir / "tokenizer.json")

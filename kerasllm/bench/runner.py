@@ -44,10 +44,11 @@ from kerasllm.bench.sizing import Sizer
 from kerasllm.bench.suite import plan
 from kerasllm.bench.text_samples import write_text_samples
 from kerasllm.errors import RunDirectoryError
+from kerasllm.models.hub import hub_preset
 from kerasllm.training.progress import clock as _clock
 from kerasllm.training import Trainer
 from kerasllm.training.baselines import BASELINES
-from kerasllm.training.run_dir import manifest, read_json, write_json_atomic
+from kerasllm.training.run_dir import RunDirectory, manifest, read_json, write_json_atomic
 from kerasllm.training.trainer import EVALUATED_SPLITS
 
 SIZING_FILE = "sizing.json"
@@ -120,6 +121,15 @@ class _Runner:
         """The run's config, with the width matched to the suite's parameter budget if it has one."""
         if not self.suite.params or run.config.arch in BASELINES:  # a baseline has no width to size
             return run.config, None
+        if hub_preset(run.config.arch) is not None:  # pretrained weights: the preset fixes every size
+            self.display.log(f"{run.name}: not sized to {self.suite.params:,} parameters (a keras-hub preset's "
+                             "sizes are fixed)")
+            return run.config, {"target": None, "skipped": "a keras-hub preset's sizes are fixed"}
+        if run.config.init_from:  # fine-tuning: the sizes of the run it starts from (sized on its own cell)
+            earlier = RunDirectory(run.config.init_from).config_path
+            if earlier.is_file():
+                saved = read_json(earlier)
+                return run.config.replace(hidden_dim=saved["hidden_dim"], arch_options=saved["arch_options"]), None
         base = run.config.replace(seed=0)
         key = f"{run.label}/{run.arch}"
         cached = self.sizings.get(key)

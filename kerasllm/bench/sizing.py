@@ -23,6 +23,7 @@ import dataclasses
 import inspect
 
 from kerasllm.data.base import get_task
+from kerasllm.data.objectives import objective_task
 from kerasllm.errors import ConfigError
 from kerasllm.models.build import build_model, count_parameters
 from kerasllm.models.plugins import resolve_arch
@@ -63,7 +64,7 @@ def _sizing_key(config):
     """What the tokenizer (hence vocabulary size) and head depend on."""
     return (config.task, repr(sorted(config.task_options.items())), config.data_dir, config.tokenizer,
             repr(sorted(config.tokenizer_options.items())), config.max_length, config.seq2seq_form,
-            config.shared_vocabulary)
+            config.shared_vocabulary, config.objective)
 
 
 class Sizer:
@@ -82,7 +83,8 @@ class Sizer:
         keeps separate vocabularies) for `config` (cached per task setting)."""
         key = _sizing_key(config)
         if key not in self._tasks:
-            task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
+            task = objective_task(get_task(config.task, data_dir=config.data_dir, **config.task_options),
+                                  config.objective)
             tokenizer, source = fit_tokenizers(config, task)
             self._tasks[key] = (task.info, tokenizer.vocabulary_size, source and source.vocabulary_size)
         return self._tasks[key]

@@ -26,15 +26,17 @@ from kerasllm.bench.lr_sweep import check_rates, entry_rate, rate_label
 from kerasllm.checks import did_you_mean, read_settings_file, reject_unknown_keys
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import TASKS
+from kerasllm.data.objectives import objective_info
 from kerasllm.errors import ConfigError
-from kerasllm.imports import absolute_import_path, is_import_path
+from kerasllm.imports import absolute_import_path, is_import_path, is_prefixed_arch
 from kerasllm.models import BACKBONES, list_backbones
+from kerasllm.models.hub import check_prefixed_arch
 from kerasllm.models.plugins import plugin_arch
 from kerasllm.models.recipes import with_recipe
 from kerasllm.training.baselines import BASELINES, plans_on
 
 # Suites shipped with the package: name -> module under kerasllm.bench.suites.
-BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics", "translation", "summarization")
+BUILTIN_SUITES = ("quick", "classification", "lm", "diagnostics", "translation", "summarization", "transfer")
 # Settings that belong to the cell, not to the shared settings (the runner sets them itself).
 RESERVED = ("task", "arch", "seed")
 # The TrainConfig fields that set how long a run trains; a config takes one of them.
@@ -71,6 +73,10 @@ class Cell:
         steps, epochs, tokens, eval_every: the training budget of this cell (else the suite's
             settings): optimizer steps, passes over the data, or training tokens (see `TrainConfig`).
         settings: any other `TrainConfig` field for this cell only (e.g. batch_size).
+        archs: the architectures that run this cell (empty: all of the suite's), e.g. only the non-causal
+            families on a masked-LM pre-training cell.
+        init_from_cell: the label of an earlier cell of the suite: each run of this cell starts from that cell's run
+            of the same architecture and seed (`TrainConfig.init_from`), e.g. fine-tuning after pre-training.
     """
 
     task: str
@@ -82,6 +88,11 @@ class Cell:
     tokens: Optional[int] = None
     eval_every: Optional[int] = None
     settings: dict = dataclasses.field(default_factory=dict)
+    archs: tuple = ()
+    init_from_cell: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "archs", tuple(self.archs))
 
     @property
     def label(self):
@@ -156,6 +167,13 @@ class Suite:
         if duplicates:
             raise ConfigError(f"Suite '{self.name}' has several cells named {', '.join(duplicates)}; "
                               "give them distinct names (e.g. mqar@pairs16).")
+        for index, cell in enumerate(self.cells):
+            if cell.init_from_cell is not None and cell.init_from_cell not in labels[:index]:
+                raise ConfigError(f"Cell '{cell.label}' starts from cell '{cell.init_from_cell}', which is not an earlier "
+                                  f"cell of suite '{self.name}'. Put that cell before it.")
+        if self.lr_sweep and any(cell.init_from_cell for cell in self.cells):
+            raise ConfigError(f"Suite '{self.name}' fine-tunes from earlier cells (init_from_cell), which a learning-"
+                              "rate sweep does not support yet. Drop --lr-sweep, or sweep the cells separately.")
         _check_settings(f"suite '{self.name}' settings", self.settings)
         for arch, settings in self.arch_settings.items():
             _check_settings(f"arch_settings['{arch}']", settings)
@@ -238,6 +256,8 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
         for arch in archs:
             if is_import_path(arch):
                 plugin_arch(arch)  # a student's class: it must load and be a backbone, cell, attention or block
+            elif is_prefixed_arch(arch):
+                check_prefixed_arch(arch)  # hub:<ClassName> must be known, hub:<preset> must load
             elif arch not in BASELINES:  # a baseline (tfidf_lr) is a row too
                 BACKBONES.get(arch)  # unknown names fail here, with a did-you-mean
         changes["archs"] = tuple(dict.fromkeys(archs))
@@ -309,17 +329,26 @@ def run_config(suite, cell, arch, seed):
     else:
         arch_settings = suite.arch_settings.get(arch)
     values = merge_settings(suite.settings, arch_settings, cell.training_settings())
+    embeddings, data_dir = values.get("embeddings"), values.get("data_dir")
+    if embeddings and data_dir and not pathlib.Path(embeddings).is_absolute():  # a suite names shipped vectors
+        values["embeddings"] = str(pathlib.Path(data_dir).absolute() / embeddings)  # relative to the data folder
     config = TrainConfig.from_dict({**values, "task": cell.task, "arch": arch, "seed": seed})
-    return with_recipe(config, task_kind(cell.task))
+    return with_recipe(config, task_kind(cell.task, config.objective))
 
 
-def task_kind(task):
-    """The kind of a registered task ("lm", "classification", "seq2seq"), read off its class without building it."""
-    return TASKS.get(task).info.kind
+def task_kind(task, objective=None):
+    """The kind of a registered task ("lm", "classification", "seq2seq"), or of what `objective` makes of it
+    ("lm", "mlm"), read off its class without building it."""
+    return objective_info(TASKS.get(task).info, objective).kind
 
 
 def arch_label(arch):
-    """The name of an architecture in run folders and tables: a student's class by its class name."""
+    """The name of an architecture in run folders and tables: a student's class by its class name, a keras-hub
+    preset given as a folder or handle (`hub:/path/to/my_bert`, `hub:kaggle://.../bert_tiny_en_uncased`) by
+    its last part."""
+    if is_prefixed_arch(arch):
+        prefix, _, rest = arch.partition(":")
+        return f"{prefix}:{rest.rstrip('/').rsplit('/', 1)[-1]}"
     return arch.rsplit(":", 1)[-1] if is_import_path(arch) else arch
 
 
@@ -333,7 +362,7 @@ def plan(suite, out):
     out = pathlib.Path(out)
     runs = []
     for cell in suite.cells:
-        for arch in [a for a in suite_archs(suite) if plans_on(a, cell.task)]:
+        for arch in [a for a in suite_archs(suite) if _runs_on(a, cell)]:
             label = arch_label(arch)
             base = run_config(suite, cell, arch, seed=0)  # the seed is the only difference between its runs
             entries = suite.lr_sweep if suite.lr_sweep and arch not in BASELINES else (None,)
@@ -346,5 +375,17 @@ def plan(suite, out):
                 swept = base if rate is None else base.replace(learning_rate=rate)
                 for seed in range(suite.seeds):
                     config = swept if seed == 0 else swept.replace(seed=seed)
+                    if cell.init_from_cell is not None:
+                        config = config.replace(init_from=str(out.absolute() / cell.init_from_cell / label / f"seed{seed}"))
                     runs.append(PlannedRun(cell.label, label, seed, config, folder / f"seed{seed}", rate))
     return runs
+
+
+def _runs_on(arch, cell):
+    """Whether `arch` runs on `cell`: the cell's own list of architectures allows it, and a baseline (tfidf_lr) runs
+    only on cells of its task kinds that train the task itself from scratch (no objective, vectors or init)."""
+    if cell.archs and arch_label(arch) not in cell.archs and arch not in cell.archs:
+        return False
+    if arch in BASELINES and (cell.init_from_cell or any(cell.settings.get(key) for key in ("objective", "embeddings"))):
+        return False
+    return plans_on(arch, cell.task)

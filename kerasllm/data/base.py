@@ -10,6 +10,8 @@ it. Three kinds exist:
   source has several acceptable outputs, all of them for scoring). ``TaskInfo.seq2seq_form`` says how they are
   modelled by default: ``"encoder_decoder"`` (an encoder reads the source, a decoder writes the target) or
   ``"prefix_lm"`` (one decoder-only model reads ``source <bos> target <eos>``, scored on the target tokens).
+- ``mlm``: ``Split.texts`` are documents, as for ``lm``, but modelled as BERT does: a non-causal model restores
+  the 15% of tokens masked in its input (`kerasllm.data.objectives` makes such a task of any text task).
 
 Example:
 >>> import kerasllm as kl
@@ -29,7 +31,7 @@ from kerasllm.registry import Registry
 
 TASKS = Registry("task")
 
-KINDS = ("classification", "lm", "seq2seq")
+KINDS = ("classification", "lm", "seq2seq", "mlm")
 SPLITS = ("train", "validation", "test")
 SEQ2SEQ_FORMS = ("encoder_decoder", "prefix_lm")
 
@@ -40,7 +42,7 @@ class TaskInfo:
 
     Args:
         name: registry name.
-        kind: "classification", "lm" or "seq2seq".
+        kind: "classification", "lm", "seq2seq" or "mlm".
         metric: headline metric, one of "accuracy", "perplexity", "bits_per_char", "token_accuracy", "bleu",
             "rouge1".
         num_classes: number of classes (classification only).
@@ -121,6 +123,11 @@ class Task:
         """All training text a tokenizer may be fitted on (inputs, and targets for seq2seq)."""
         train = self.split("train")
         return list(train.texts) + list(train.targets or [])
+
+    def unlabelled_texts(self):
+        """Texts of the task's domain that belong to no split (IMDB's 50,000 unlabelled reviews), which
+        language-modelling objectives train on too (`kerasllm.data.objectives`). None by default."""
+        return []
 
 
 def register_task(name):

@@ -10,7 +10,14 @@ mask (True on real tokens), and targets:
 - seq2seq as a prefix LM: ``source <bos> target <eos>`` read causally; only target tokens (and the final
   eos) carry weight;
 - seq2seq as an encoder-decoder: ``source_ids`` (the source, for the encoder), inputs ``<bos> target``,
-  targets ``target <eos>``; each side keeps at most ``max_length`` tokens.
+  targets ``target <eos>``; each side keeps at most ``max_length`` tokens;
+- mlm (masked language modelling, BERT's objective): the documents joined as for lm, cut into windows of
+  ``max_length`` tokens; targets are the original tokens. Each batch is masked as it is drawn (`mask_tokens`):
+  15% of the real tokens are selected, and only they carry weight; of those 80% read ``MASK_ID``, 10% a random
+  token and 10% themselves. Training masks are drawn afresh for every batch, seeded by (seed, batch index),
+  so a resumed run sees the batches an uninterrupted one would; evaluation masks are fixed (seeded by
+  `EVALUATION_MASK_SEED` and the example's index), so validation and test numbers compare across epochs,
+  runs and batch sizes.
 
 Example:
 >>> import kerasllm as kl
@@ -29,7 +36,60 @@ import tensorflow as tf
 
 from kerasllm.data.base import Split
 from kerasllm.errors import ConfigError, DataError
-from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
+
+#: The input id of a masked token: the bos id. Every tokenizer reserves it, and no mlm input ever holds it
+#: (the mlm stream is text and eos; only a seq2seq layout writes bos), so it is free to mean [MASK] without a new
+#: reserved id, which would change every saved tokenizer's ids. A classifier fine-tuned from an mlm run reads no bos
+#: either, so the row it learns as [MASK] never gets in the way.
+MASK_ID = BOS_ID
+#: BERT's masking (Devlin et al. 2019, https://arxiv.org/abs/1810.04805, section 3.1): the share of real tokens
+#: selected, and of those the shares replaced by `MASK_ID` and by a random token (the rest keep their token).
+MASK_RATE, MASK_REPLACE, MASK_RANDOM = 0.15, 0.8, 0.1
+#: Evaluation masks do not depend on the run: row i of a split is always masked with seed (this, i).
+EVALUATION_MASK_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Masking:
+    """How an mlm split's batches are masked (see `mask_tokens`): random tokens are drawn from the text ids
+    `[4, vocabulary_size)` of the run's tokenizer."""
+
+    vocabulary_size: int
+    rate: float = MASK_RATE
+
+
+def mask_tokens(token_ids, seed, vocabulary_size, rate=MASK_RATE, mask_id=MASK_ID):
+    """BERT's masking of a tensor of token ids (any shape): returns `(inputs, weights)`.
+
+    Each real (non-pad) token is selected with probability `rate`; a selected token becomes `mask_id` with
+    probability 0.8, a random text token (ids `[4, vocabulary_size)`) with 0.1, and stays itself with 0.1.
+    `weights` (float32) is 1 on the selected positions and 0 elsewhere, so the loss and the metrics count
+    exactly the tokens the model must restore. Padding is never selected. Pure TensorFlow ops, stateless: the same
+    `seed` (two integers) gives the same masks, so it runs inside a `tf.data` map.
+
+    Example:
+    >>> import numpy as np
+    >>> ids = np.array([[5, 6, 7, 8, 0, 0]] * 1000, dtype="int32")
+    >>> inputs, weights = mask_tokens(ids, seed=(1, 2), vocabulary_size=20)
+    >>> bool(weights.numpy()[:, 4:].any()), bool((inputs.numpy()[:, 4:] == 0).all())
+    (False, True)
+    >>> 0.13 < float(weights.numpy()[:, :4].mean()) < 0.17
+    True
+    """
+    token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+    shape = tf.shape(token_ids)
+    select_seed, action_seed, token_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
+    selected = tf.logical_and(tf.random.stateless_uniform(shape, select_seed) < rate,
+                              tf.not_equal(token_ids, PAD_ID))
+    action = tf.random.stateless_uniform(shape, action_seed)
+    first_text_id = len(SPECIAL_TOKENS)
+    random_ids = tf.random.stateless_uniform(shape, token_seed, minval=first_text_id,
+                                             maxval=max(int(vocabulary_size), first_text_id + 1), dtype=tf.int32)
+    replaced = tf.where(action < MASK_REPLACE, tf.fill(shape, mask_id),
+                        tf.where(action < MASK_REPLACE + MASK_RANDOM, random_ids, token_ids))
+    return tf.where(selected, replaced, token_ids), tf.cast(selected, tf.float32)
 
 
 @dataclasses.dataclass
@@ -44,6 +104,7 @@ class EncodedSplit:
         target_documents: int32 like `targets`, the index of the text each target token belongs
             to (its own tokens and the eos after them), -1 on padding (lm only; for scoring).
         source_ids: int32 (num_examples, max_length), the encoder's input (encoder-decoder seq2seq only).
+        masking: how batches are masked (mlm only; `weights` then marks the real tokens masking may select).
     """
 
     token_ids: np.ndarray
@@ -52,6 +113,7 @@ class EncodedSplit:
     num_characters: int = 0
     target_documents: Optional[np.ndarray] = None
     source_ids: Optional[np.ndarray] = None
+    masking: Optional[Masking] = None
 
     @property
     def padding_mask(self):
@@ -69,6 +131,7 @@ class EncodedSplit:
 
     @property
     def num_target_tokens(self):
+        """Tokens the loss counts (for mlm, the real tokens masking chooses from: about 1/0.15 times more)."""
         return int(self.weights.sum()) if self.weights is not None else self.num_examples
 
 
@@ -117,14 +180,19 @@ def _encode_classification(data, tokenizer, max_length):
     return EncodedSplit(_pad(ids, max_length), np.asarray(data.labels, dtype=np.int32))
 
 
-def _encode_lm(data, tokenizer, max_length):
+def _joined_stream(data, tokenizer):
+    """The split's documents as one token stream, eos after each, and the document index of every token."""
     pieces = []
     for seq in tokenizer.encode_batch(data.texts):
         pieces.append(np.asarray(seq, dtype=np.int32))
         pieces.append(np.asarray([EOS_ID], dtype=np.int32))
     stream = np.concatenate(pieces)
     lengths = np.array([len(piece) for piece in pieces[::2]]) + 1  # each text and its eos
-    documents = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    return stream, np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+
+
+def _encode_lm(data, tokenizer, max_length):
+    stream, documents = _joined_stream(data, tokenizer)
     if len(stream) < 2:
         raise DataError("The language-modelling text is too short to make one training window.")
     # Windows of max_length + 1 tokens overlapping by one, so every token after the first is a target once.
@@ -140,6 +208,14 @@ def _encode_lm(data, tokenizer, max_length):
     # Text behind the targets: every character plus one newline-equivalent per document end.
     num_characters = sum(len(text) + 1 for text in data.texts)
     return EncodedSplit(token_ids, targets, weights, num_characters, window_documents[:, 1:])
+
+
+def _encode_mlm(data, tokenizer, max_length):
+    stream, _ = _joined_stream(data, tokenizer)
+    # Windows of max_length tokens, side by side: every token is an input (and a possible target) once.
+    token_ids = _pad([stream[start : start + max_length] for start in range(0, len(stream), max_length)], max_length)
+    weights = (token_ids != PAD_ID).astype(np.float32)
+    return EncodedSplit(token_ids, token_ids.copy(), weights, masking=Masking(tokenizer.vocabulary_size))
 
 
 def _encode_seq2seq(data, tokenizer, max_length):
@@ -174,16 +250,20 @@ def _encode_encoder_decoder(data, tokenizer, max_length, source_tokenizer=None):
 
 
 #: Layout -> encoder: a task kind, or for seq2seq its form.
-ENCODERS = {"classification": _encode_classification, "lm": _encode_lm, "prefix_lm": _encode_seq2seq,
-            "encoder_decoder": _encode_encoder_decoder}
+ENCODERS = {"classification": _encode_classification, "lm": _encode_lm, "mlm": _encode_mlm,
+            "prefix_lm": _encode_seq2seq, "encoder_decoder": _encode_encoder_decoder}
 
 
-def _element(arrays, index):
+def _element(arrays, index, masking=None, mask_seed=None):
+    """The batch (or example) at `index`; an mlm split's is masked with `mask_seed`."""
     token_ids = tf.gather(arrays["token_ids"], index)
     features = {"token_ids": token_ids, "padding_mask": tf.not_equal(token_ids, PAD_ID)}
     if "source_ids" in arrays:
         features["source_ids"] = tf.gather(arrays["source_ids"], index)
     targets = tf.gather(arrays["targets"], index)
+    if masking is not None:
+        features["token_ids"], weights = mask_tokens(token_ids, mask_seed, masking.vocabulary_size, masking.rate)
+        return features, targets, weights
     if "weights" in arrays:
         return features, targets, tf.gather(arrays["weights"], index)
     return features, targets
@@ -198,11 +278,16 @@ def _tensors(encoded):
     return arrays
 
 
+#: Folded into a training run's seed to give its masks a random stream apart from the shuffles'.
+_MASK_STREAM = 1
+
+
 def training_dataset(encoded, batch_size, seed, skip_batches=0):
     """An endless stream of shuffled batches, the same for a given seed.
 
     Pass `e` of the data is a permutation seeded by (seed, e), so after `skip_batches` batches a
-    resumed run sees exactly the batches an uninterrupted run would have seen.
+    resumed run sees exactly the batches an uninterrupted run would have seen. An mlm split's batch `b` is
+    masked with a seed drawn from (seed, b) (`mask_tokens`), so its masks follow the same rule.
     """
     n = encoded.num_examples
     arrays = _tensors(encoded)
@@ -213,11 +298,25 @@ def training_dataset(encoded, batch_size, seed, skip_batches=0):
     )
     indices = passes.unbatch().skip(skip_batches * batch_size)
     dataset = indices.batch(batch_size, drop_remainder=True)
-    return dataset.map(lambda i: _element(arrays, i)).prefetch(tf.data.AUTOTUNE)
+    if encoded.masking is None:
+        return dataset.map(lambda i: _element(arrays, i)).prefetch(tf.data.AUTOTUNE)
+    # A stream of its own (fold_in of a constant), so masks never reuse the shuffle's random numbers.
+    run_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), _MASK_STREAM)
+    return dataset.enumerate(start=skip_batches).map(
+        lambda b, i: _element(arrays, i, encoded.masking, tf.random.experimental.stateless_fold_in(run_seed, b))
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(encoded, batch_size):
-    """Every example once, in order, in batches of `batch_size` (the last may be smaller)."""
+    """Every example once, in order, in batches of `batch_size` (the last may be smaller).
+
+    An mlm split's example `i` is masked with the seed (`EVALUATION_MASK_SEED`, i) whatever the run, its
+    seed or its batch size.
+    """
     arrays = _tensors(encoded)
-    dataset = tf.data.Dataset.range(encoded.num_examples).batch(batch_size)
-    return dataset.map(lambda i: _element(arrays, i)).prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.range(encoded.num_examples)
+    if encoded.masking is not None:
+        dataset = dataset.map(lambda i: _element(arrays, i, encoded.masking,
+                                                 tf.stack([tf.constant(EVALUATION_MASK_SEED, tf.int64), i])))
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).map(lambda i: _element(arrays, i)).prefetch(tf.data.AUTOTUNE)

@@ -10,6 +10,66 @@ POSITION_TYPES = ("learned", "sinusoidal", "rotary", "none")
 
 
 @keras.saving.register_keras_serializable(package="kerasllm")
+class FactorizedEmbedding(keras_hub.layers.ReversibleEmbedding):
+    """A token table narrower than the model, then a projection: ALBERT's factorized embedding.
+
+    `x = E[token] W`, with `E` `(vocab_size, output_dim)` and `W` `(output_dim, hidden_dim)`
+    ([Lan et al., 2019](https://arxiv.org/abs/1909.11942)). Pretrained word vectors of width
+    `output_dim` fill `E` for a model of any `hidden_dim`. Called with `reverse=True`, as a tied
+    language model head calls its token table, it goes back the same way, `logits = h W^T E^T`,
+    so the head needs no change and no extra weights.
+
+    Args:
+        input_dim: int. Number of token ids.
+        output_dim: int. Width of the table `E` (the word vectors' width).
+        hidden_dim: int. Width after the projection (the model's width).
+        **kwargs: passed to `keras_hub.layers.ReversibleEmbedding` (`name`, `dtype`, ...).
+
+    Example:
+    >>> import numpy as np
+    >>> from kerasllm.layers.embedding import FactorizedEmbedding
+    >>> layer = FactorizedEmbedding(input_dim=20, output_dim=6, hidden_dim=8)
+    >>> features = layer(np.array([[3, 4]]))
+    >>> tuple(layer.embeddings.shape), tuple(features.shape), tuple(layer(features, reverse=True).shape)
+    ((20, 6), (1, 2, 8), (1, 2, 20))
+    """
+
+    def __init__(self, input_dim, output_dim, hidden_dim, **kwargs):
+        kwargs.pop("tie_weights", None)  # always tied: the reverse path reuses E and W
+        super().__init__(input_dim, output_dim, tie_weights=True, **kwargs)
+        self.hidden_dim = hidden_dim
+
+    def build(self, inputs_shape=None):
+        super().build(inputs_shape)
+        self.projection = keras.layers.Dense(
+            self.hidden_dim, use_bias=False, name="projection", dtype=self.dtype_policy
+        )
+        self.projection.build((None, self.output_dim))
+
+    def call(self, inputs, reverse=False):
+        if not reverse:
+            return self.projection(super().call(inputs))  # (B, T, hidden_dim)
+        kernel = ops.cast(self.projection.kernel, inputs.dtype)  # (output_dim, hidden_dim)
+        narrow = ops.matmul(inputs, ops.transpose(kernel))  # (B, T, output_dim)
+        return super().call(narrow, reverse=True)  # (B, T, vocab_size)
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return (*input_shape[:-1], self.input_dim)
+        return (*input_shape, self.hidden_dim)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("tie_weights", None)
+        config["hidden_dim"] = self.hidden_dim
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasllm")
 class TextEmbedding(keras.layers.Layer):
     """Token embedding plus positional information, then dropout.
 
@@ -27,7 +87,9 @@ class TextEmbedding(keras.layers.Layer):
 
     The token table is a `keras_hub.layers.ReversibleEmbedding` (`token_embedding`), so a language
     model head can reuse it to project features back to vocabulary logits (tied weights):
-    `token_embedding(features, reverse=True)`.
+    `token_embedding(features, reverse=True)`. With an `embedding_dim` other than `hidden_dim`
+    (pretrained word vectors of another width) it is a `FactorizedEmbedding`: a table
+    `embedding_dim` wide, then a projection to `hidden_dim`, reversed the same way.
 
     Args:
         vocab_size: int. Number of token ids (ids are in `[0, vocab_size)`, 0 is padding).
@@ -36,6 +98,8 @@ class TextEmbedding(keras.layers.Layer):
             Defaults to `"learned"`.
         max_length: int. Longest sequence a `"learned"` table covers. Defaults to `512`.
         dropout: float. Dropout rate applied to the sum. Defaults to `0.0`.
+        embedding_dim: int or None. Width of the token table; None (or `hidden_dim`) gives
+            a plain `hidden_dim` table, another width adds the projection. Defaults to `None`.
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype`, ...).
 
     Call arguments:
@@ -60,6 +124,7 @@ class TextEmbedding(keras.layers.Layer):
         position="learned",
         max_length=512,
         dropout=0.0,
+        embedding_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,6 +137,7 @@ class TextEmbedding(keras.layers.Layer):
             ("vocab_size", vocab_size),
             ("hidden_dim", hidden_dim),
             ("max_length", max_length),
+            ("embedding_dim", hidden_dim if embedding_dim is None else embedding_dim),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(
@@ -87,15 +153,30 @@ class TextEmbedding(keras.layers.Layer):
         self.position = position
         self.max_length = max_length
         self.dropout = dropout
+        self.embedding_dim = embedding_dim
+
+    @property
+    def table_width(self):
+        """Width of the token table: `embedding_dim`, or `hidden_dim` when that is None."""
+        return self.hidden_dim if self.embedding_dim is None else self.embedding_dim
 
     def build(self, token_ids_shape):
-        self.token_embedding = keras_hub.layers.ReversibleEmbedding(
-            self.vocab_size,
-            self.hidden_dim,
-            tie_weights=True,
-            name="token_embedding",
-            dtype=self.dtype_policy,
-        )
+        if self.table_width == self.hidden_dim:
+            self.token_embedding = keras_hub.layers.ReversibleEmbedding(
+                self.vocab_size,
+                self.hidden_dim,
+                tie_weights=True,
+                name="token_embedding",
+                dtype=self.dtype_policy,
+            )
+        else:
+            self.token_embedding = FactorizedEmbedding(
+                self.vocab_size,
+                self.embedding_dim,
+                self.hidden_dim,
+                name="token_embedding",
+                dtype=self.dtype_policy,
+            )
         self.token_embedding.build(token_ids_shape)
         features_shape = (*token_ids_shape, self.hidden_dim)
         if self.position == "learned":
@@ -118,7 +199,7 @@ class TextEmbedding(keras.layers.Layer):
 
     @property
     def embeddings(self):
-        """The `(vocab_size, hidden_dim)` token embedding matrix (a variable)."""
+        """The `(vocab_size, table_width)` token embedding matrix (a variable)."""
         return self.token_embedding.embeddings
 
     def call(self, token_ids, start_index=0, positions=None, training=None):
@@ -154,6 +235,7 @@ class TextEmbedding(keras.layers.Layer):
                 "position": self.position,
                 "max_length": self.max_length,
                 "dropout": self.dropout,
+                "embedding_dim": self.embedding_dim,
             }
         )
         return config

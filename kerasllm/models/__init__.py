@@ -30,6 +30,7 @@ from kerasllm.models.recurrent import (
 )
 from kerasllm.models.cnn import CNNBackbone
 from kerasllm.models.transformer import TransformerBackbone
+from kerasllm.models.hub import HubBackbone, HubPresetBackbone
 from kerasllm.models.heads import POOLING_MODES, CausalLM, Head, TextClassifier
 from kerasllm.models.seq2seq import Seq2Seq
 from kerasllm.models.build import HEADS, build_model, count_parameters
@@ -43,6 +44,8 @@ __all__ = [
     "GRUBackbone",
     "HEADS",
     "Head",
+    "HubBackbone",
+    "HubPresetBackbone",
     "LSTMBackbone",
     "POOLING_MODES",
     "RecurrentBackbone",

@@ -129,6 +129,9 @@ class Backbone(keras.layers.Layer):
         position: str or None. `"learned"`, `"sinusoidal"`, `"rotary"` or `"none"`; None picks
             the class default `default_position`. Only attention backbones accept `"rotary"`.
         max_length: int. Longest sequence with learned positions. Defaults to `512`.
+        embedding_dim: int or None. Width of the token table when it differs from `hidden_dim`
+            (pretrained word vectors): the embedding projects it to `hidden_dim`, see
+            `TextEmbedding`. Defaults to `None` (`hidden_dim`).
         **kwargs: passed to `keras.layers.Layer` (`name`, `dtype` such as `"mixed_bfloat16"`).
 
     Call arguments:
@@ -182,6 +185,7 @@ class Backbone(keras.layers.Layer):
         causal=False,
         position=None,
         max_length=512,
+        embedding_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -222,12 +226,14 @@ class Backbone(keras.layers.Layer):
         self.causal = causal
         self.position = position
         self.max_length = max_length
+        self.embedding_dim = embedding_dim
         self.embedding = TextEmbedding(
             vocab_size=vocab_size,
             hidden_dim=hidden_dim,
             position=position,
             max_length=max_length,
             dropout=dropout,
+            embedding_dim=embedding_dim,
             name="embedding",
             dtype=self.dtype_policy,
         )
@@ -383,6 +389,7 @@ class Backbone(keras.layers.Layer):
                 "causal": self.causal,
                 "position": self.position,
                 "max_length": self.max_length,
+                "embedding_dim": self.embedding_dim,
             }
         )
         return config

@@ -21,9 +21,10 @@ from kerasllm.errors import ConfigError
 from kerasllm.imports import load_object
 from kerasllm.layers.plugged import plugged_config
 from kerasllm.models.backbone import construct_backbone
-from kerasllm.models.heads import CausalLM, TextClassifier
+from kerasllm.models.heads import CausalLM, MaskedLM, TextClassifier
 from kerasllm.models.plugins import resolve_arch
 from kerasllm.models.seq2seq import Seq2Seq, cross_heads
+from kerasllm.models.word_vectors import vector_width
 from kerasllm.registry import Registry
 
 
@@ -46,6 +47,9 @@ HEADS.register("lm")(lambda make, config, info, dtype: CausalLM(make(True), tie_
                                                                 dtype=dtype))
 # Sequence to sequence as a decoder-only prefix LM: `source <bos> target`, scored on the target.
 HEADS.register("prefix_lm")(HEADS.get("lm"))
+# BERT's masked-token objective: a backbone that reads the whole window (a recurrent one must be bidirectional).
+HEADS.register("mlm")(lambda make, config, info, dtype: MaskedLM(make(False), tie_weights=config.tie_weights,
+                                                                 dtype=dtype))
 HEADS.register("encoder_decoder")(lambda make, config, info, dtype: Seq2Seq(
     make(False), make(True, decoder=True), num_heads=cross_heads(config.hidden_dim), tie_weights=config.tie_weights,
     cross_attention=_cross_attention(config), dtype=dtype))
@@ -92,6 +96,10 @@ def build_model(config, task_info, vocabulary_size, source_vocabulary_size=None)
     backbone_class, options = resolve_arch(config.arch, config.arch_options)
     if config.position is not None:
         options["position"] = config.position
+    if config.embeddings:  # pretrained vectors of another width: a table that wide, projected to hidden_dim
+        width = vector_width(config.embeddings)
+        if width != config.hidden_dim:
+            options["embedding_dim"] = width
     build_head = HEADS.get(head_name(config, task_info))
     dtype = "mixed_bfloat16" if config.mixed_precision else None
     max_length = max_length_of(config, task_info)

@@ -5,9 +5,9 @@
 
 N is the number of weights used once per token that are not embedding lookups: every trainable weight of
 the model except those of the backbone's `TextEmbedding` (token table, learned positions), plus, for a
-language model with tied weights, the vocab_size x hidden_dim output projection, counted once as a matmul
-(the table is looked up on the way in and multiplied on the way out). Each use is a multiply and an add,
-so 2 FLOPs; biases and normalization scales are counted the same way, and so is a classifier's output
+language model (causal or masked) with tied weights, the vocab_size x hidden_dim output projection, counted
+once as a matmul (the table is looked up on the way in and multiplied on the way out). Each use is a multiply and
+an add, so 2 FLOPs; biases and normalization scales are counted the same way, and so is a classifier's output
 layer, although it runs once per sequence rather than once per token (a small overcount). The second
 term is the work between activations, which only attention has: the Transformer adds
 2 x num_layers x context x hidden_dim, Kaplan et al.'s term for the attention scores and the weighted
@@ -34,21 +34,21 @@ True
 
 import numpy as np
 
-from kerasllm.models.heads import CausalLM
+from kerasllm.models.heads import TokenLogits
 
 
 def forward_flops_per_token(model, context=None):
     """Forward FLOPs per token of a built head + backbone model (see the module docstring).
 
     Args:
-        model: a built `TextClassifier` or `CausalLM` (any head with a `backbone`).
+        model: a built `TextClassifier`, `CausalLM` or `MaskedLM` (any head with a `backbone`).
         context: tokens each token attends over. Defaults to the backbone's `max_length`.
     """
     backbone = model.backbone
     context = backbone.max_length if context is None else context
     lookups = {id(weight) for weight in backbone.embedding.trainable_weights}
     used = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights if id(weight) not in lookups)
-    if isinstance(model, CausalLM) and model.tie_weights:
+    if isinstance(model, TokenLogits) and model.tie_weights:  # a CausalLM or MaskedLM
         used += backbone.vocab_size * backbone.hidden_dim  # the tied output projection, a matmul
     return 2 * used + backbone.attention_flops_per_token(context)
 

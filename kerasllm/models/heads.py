@@ -166,41 +166,20 @@ class TextClassifier(Head):
         return config
 
 
-@keras.saving.register_keras_serializable(package="kerasllm")
-class CausalLM(Head):
-    """Next-token language model: logits over the vocabulary at every position.
+class TokenLogits(Head):
+    """Base class of the heads that give logits over the vocabulary at every position (`CausalLM`, `MaskedLM`).
 
     With `tie_weights=True` (default) the output projection is the transpose of the
     backbone's token embedding (`backbone.embedding.token_embedding(features, reverse=True)`),
     one shared variable ([Press & Wolf, 2016](https://arxiv.org/abs/1608.05859)); otherwise
     the head has its own `Dense(vocab_size, use_bias=False)` (`lm_head`). The logits
-    `(batch, seq, vocab_size)` are float32 even under mixed precision. The backbone must be
-    causal, or position `t` could read the token it has to predict.
+    `(batch, seq, vocab_size)` are float32 even under mixed precision.
 
-    Args:
-        backbone: a causal `kerasllm.models.Backbone`.
-        tie_weights: bool. Reuse the token embedding as the output projection.
-            Defaults to `True`.
-        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
-
-    Example:
-    >>> import numpy as np
-    >>> from kerasllm.models import CausalLM, get_backbone
-    >>> backbone = get_backbone("transformer", vocab_size=50, hidden_dim=16, num_layers=2,
-    ...                         causal=True)
-    >>> lm = CausalLM(backbone)
-    >>> tuple(lm(np.array([[2, 7, 9, 0]])).shape)
-    (1, 4, 50)
+    Override point: `logits(features)`.
     """
 
     def __init__(self, backbone, tie_weights=True, **kwargs):
         super().__init__(backbone, **kwargs)
-        if not backbone.causal:
-            raise ConfigError(
-                f"CausalLM needs a causal backbone, but this {type(backbone).__name__} has "
-                "causal=False, so each position could read the token it must predict. "
-                "Build the backbone with causal=True."
-            )
         if not isinstance(tie_weights, bool):
             raise ConfigError(f"tie_weights must be True or False, got {tie_weights!r}.")
         self.tie_weights = tie_weights
@@ -228,6 +207,48 @@ class CausalLM(Head):
             logits = self.lm_head(features)
         return ops.cast(logits, "float32")
 
+    def get_config(self):
+        config = super().get_config()
+        config["tie_weights"] = self.tie_weights
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasllm")
+class CausalLM(TokenLogits):
+    """Next-token language model: logits over the vocabulary at every position.
+
+    With `tie_weights=True` (default) the output projection is the transpose of the
+    backbone's token embedding (`backbone.embedding.token_embedding(features, reverse=True)`),
+    one shared variable ([Press & Wolf, 2016](https://arxiv.org/abs/1608.05859)); otherwise
+    the head has its own `Dense(vocab_size, use_bias=False)` (`lm_head`). The logits
+    `(batch, seq, vocab_size)` are float32 even under mixed precision. The backbone must be
+    causal, or position `t` could read the token it has to predict.
+
+    Args:
+        backbone: a causal `kerasllm.models.Backbone`.
+        tie_weights: bool. Reuse the token embedding as the output projection.
+            Defaults to `True`.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Example:
+    >>> import numpy as np
+    >>> from kerasllm.models import CausalLM, get_backbone
+    >>> backbone = get_backbone("transformer", vocab_size=50, hidden_dim=16, num_layers=2,
+    ...                         causal=True)
+    >>> lm = CausalLM(backbone)
+    >>> tuple(lm(np.array([[2, 7, 9, 0]])).shape)
+    (1, 4, 50)
+    """
+
+    def __init__(self, backbone, tie_weights=True, **kwargs):
+        super().__init__(backbone, tie_weights=tie_weights, **kwargs)
+        if not backbone.causal:
+            raise ConfigError(
+                f"CausalLM needs a causal backbone, but this {type(backbone).__name__} has "
+                "causal=False, so each position could read the token it must predict. "
+                "Build the backbone with causal=True."
+            )
+
     def step(self, token_ids, state):
         """Next-token logits `(batch, vocab_size)` after one more token per row, and the state.
 
@@ -237,7 +258,44 @@ class CausalLM(Head):
         features, state = self.backbone.step(token_ids, state)
         return self.logits(features), state
 
-    def get_config(self):
-        config = super().get_config()
-        config["tie_weights"] = self.tie_weights
-        return config
+
+@keras.saving.register_keras_serializable(package="kerasllm")
+class MaskedLM(TokenLogits):
+    """Masked language model (BERT's objective): logits over the vocabulary at every position, read by a
+    backbone that sees the whole sequence, trained to restore the tokens masked in its input.
+
+    The data pipeline masks the inputs and weights the loss on the masked positions only
+    (`kerasllm.data.pipeline.mask_tokens`). The output projection is tied to the token embedding or not, as
+    in `CausalLM` (BERT ties it too, [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)). The backbone
+    must be non-causal, and a recurrent one bidirectional: a forward RNN never reads the right context of a
+    masked token.
+
+    Args:
+        backbone: a non-causal `kerasllm.models.Backbone` (a recurrent one with `bidirectional=True`).
+        tie_weights: bool. Reuse the token embedding as the output projection. Defaults to `True`.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Example:
+    >>> import numpy as np
+    >>> from kerasllm.models import get_backbone
+    >>> from kerasllm.models.heads import MaskedLM
+    >>> backbone = get_backbone("lstm", vocab_size=50, hidden_dim=16, num_layers=1, bidirectional=True)
+    >>> mlm = MaskedLM(backbone)
+    >>> tuple(mlm(np.array([[7, 2, 9, 0]])).shape)
+    (1, 4, 50)
+    """
+
+    def __init__(self, backbone, tie_weights=True, **kwargs):
+        super().__init__(backbone, tie_weights=tie_weights, **kwargs)
+        name = type(backbone).__name__
+        if backbone.causal:
+            raise ConfigError(
+                f"MaskedLM needs a non-causal backbone, but this {name} has causal=True, so a masked token's "
+                "right context is never read. Build the backbone with causal=False."
+            )
+        if getattr(backbone, "bidirectional", True) is False:
+            raise ConfigError(
+                f"MaskedLM needs a backbone that reads both ways, but this {name} reads left to right only, so a "
+                "masked token's right context is never read. Add arch_options.bidirectional=true "
+                "(bidirectional=True in Python)."
+            )

@@ -31,9 +31,14 @@ import keras
 
 from kerasllm.config import PLUGIN_OPTIONS
 from kerasllm.errors import ConfigError
-from kerasllm.imports import is_import_path, load_object
+from kerasllm.imports import is_import_path, is_prefixed_arch, load_object
 from kerasllm.layers.plugged import takes
 from kerasllm.models.backbone import BACKBONES, Backbone
+from kerasllm.registry import Registry
+
+#: Architecture prefix -> `resolve(rest) -> (backbone class, arch_options)` for the names `prefix:rest`:
+#: `hub:<preset or ClassName>` (kerasllm.models.hub). Its names are `kerasllm.imports.ARCH_PREFIXES`.
+ARCH_PREFIXES = Registry("architecture prefix")
 
 
 def plugin_arch(spec):
@@ -87,10 +92,18 @@ def backbone_class(arch):
 def _backbone_of(arch):
     """(backbone class, the arch_options a plugged layer adds) of `arch`."""
     plugged = {}
+    if is_prefixed_arch(arch):
+        prefix, _, rest = arch.partition(":")
+        return ARCH_PREFIXES.get(prefix)(rest)
     if is_import_path(arch):
         arch, plugged = plugin_arch(arch)
     cls = load_object(arch) if is_import_path(arch) else BACKBONES.get(arch)  # plugin_arch checked a Backbone
     return cls, plugged
 
 
-__all__ = ["backbone_class", "plugin_arch", "resolve_arch"]
+def knows_arch(arch):
+    """Whether `arch` names a backbone: a registered name, an import path or a prefixed name (`hub:...`)."""
+    return is_import_path(arch) or is_prefixed_arch(arch) or arch in BACKBONES.names()
+
+
+__all__ = ["ARCH_PREFIXES", "backbone_class", "knows_arch", "plugin_arch", "resolve_arch"]

@@ -1,6 +1,6 @@
 """Training recipes: the optimizer settings each architecture trains well with, per task kind.
 
-Every backbone class may carry a `recipe`: task kind ("lm", "classification", "seq2seq") -> optimizer settings
+Every backbone class may carry a `recipe`: task kind ("lm", "classification", "seq2seq", "mlm") -> optimizer settings
 that override `DEFAULT_RECIPE` for that architecture on tasks of that kind (docs/benchmarks.md, "Training
 recipes", has the measurements behind each). A config leaves these settings at None to take the recipe, or
 sets them to override it; `with_recipe` fills them in, and the filled-in config is what a run records in
@@ -17,9 +17,7 @@ Example:
 'adamw'
 """
 
-from kerasllm.imports import is_import_path
-from kerasllm.models.backbone import BACKBONES
-from kerasllm.models.plugins import backbone_class
+from kerasllm.models.plugins import backbone_class, knows_arch
 
 #: The settings a recipe decides, and their values for an architecture without a recipe of its own:
 #: AdamW with linear warm-up, cosine decay to a tenth of the peak and global gradient clipping.
@@ -33,13 +31,23 @@ DEFAULT_RECIPE = {
 }
 
 
+#: Task kind -> the kind whose recipe it takes when an architecture gives none for it: a masked language model
+#: trains with its architecture's language-model settings. Measured for the one unusual case, the recurrent SGD at
+#: 20 (sst2 --objective mlm, bidirectional lstm of width 32, 240 steps of 16 x 32 tokens): masked-token perplexity
+#: 665 on validation, against 1118 with AdamW at 3e-3 (its classification recipe), which stays near the unigram.
+BORROWED_RECIPES = {"mlm": "lm"}
+
+
 def recipe_of(arch, task_kind):
-    """The recipe of `arch` (a registered name or an import path) on tasks of `task_kind`: `DEFAULT_RECIPE`
+    """The recipe of `arch` (a registered name, an import path or `hub:...`) on tasks of `task_kind`: `DEFAULT_RECIPE`
     updated with `recipe[task_kind]` of the backbone it runs as (`backbone_class`: a student's cell gets the
-    recipe of the rnn it runs in). A name that is no backbone (a baseline such as tfidf_lr) gets the default."""
-    if not is_import_path(arch) and arch not in BACKBONES.names():
+    recipe of the rnn it runs in), or, if it has none for that kind, with the recipe of the kind
+    `BORROWED_RECIPES` names. A name that is no backbone (a baseline such as tfidf_lr) gets the default."""
+    if not knows_arch(arch):
         return dict(DEFAULT_RECIPE)
-    return {**DEFAULT_RECIPE, **backbone_class(arch).recipe.get(task_kind, {})}
+    recipes = backbone_class(arch).recipe
+    own = recipes.get(task_kind)
+    return {**DEFAULT_RECIPE, **(own if own is not None else recipes.get(BORROWED_RECIPES.get(task_kind), {}))}
 
 
 def with_recipe(config, task_kind):

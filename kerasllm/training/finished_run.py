@@ -24,6 +24,7 @@ import time
 
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
+from kerasllm.data.objectives import objective_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models.build import max_length_of
@@ -72,8 +73,9 @@ class FinishedRun:
 
     @functools.cached_property
     def task(self):
-        """The run's task, read from the config's `data_dir`."""
-        task = get_task(self.config.task, data_dir=self.config.data_dir, **self.config.task_options)
+        """The run's task, read from the config's `data_dir`, as its objective trains it (`objective_task`)."""
+        task = objective_task(get_task(self.config.task, data_dir=self.config.data_dir, **self.config.task_options),
+                              self.config.objective)
         if task.info.kind == "classification":
             check_model_fits(self.model, self.path / "model.keras", type(self.model.backbone),
                              self.tokenizer.vocabulary_size, task.info.num_classes)

@@ -1,8 +1,9 @@
 """Metrics for each task kind, all correct across batches of different sizes and padding.
 
 Classification: accuracy and macro-F1 (confusion matrix accumulated over batches).
-LM and seq2seq: token-weighted cross-entropy (nats) and perplexity (keras-hub's token-weighted
-`Perplexity`), plus token accuracy; bits per character is derived at the end from the
+LM, seq2seq and MLM: token-weighted cross-entropy (nats) and perplexity (keras-hub's token-weighted
+`Perplexity`), plus token accuracy; for MLM the weights are 1 on the masked tokens only, so these are the
+perplexity and accuracy of the masked tokens. Bits per character is derived at the end from the
 cross-entropy and the number of characters behind the tokens (`derived_metrics`). A config's
 `lm_metric` (`file.py:Class`, e.g. a student's perplexity from lab 10) adds one more metric to those.
 
@@ -69,9 +70,9 @@ def metrics_for(kind, num_classes=None, extra=None):
     """The Keras metrics compiled into a model for a task kind.
 
     Args:
-        kind: "classification", "lm" or "seq2seq".
+        kind: "classification", "lm", "seq2seq" or "mlm" (the token metrics, weighted on the masked tokens).
         num_classes: the classifier's number of classes.
-        extra: None, or the import path (`file.py:Class`) of one more metric for an lm / seq2seq run (a
+        extra: None, or the import path (`file.py:Class`) of one more metric for an lm / seq2seq / mlm run (a
             config's `lm_metric`), built as `Class()` (`extra_metric`).
     """
     if kind == "classification":

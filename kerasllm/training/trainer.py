@@ -24,18 +24,23 @@ import keras
 
 from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
+from kerasllm.data.objectives import objective_task
 from kerasllm.data.pipeline import encode_split, evaluation_dataset, training_dataset
 from kerasllm.errors import ConfigError, RunDirectoryError, TrainingError
 from kerasllm.models.build import build_model, count_parameters, max_length_of, separate_vocabularies
 from kerasllm.models.flops import train_flops_per_token
+from kerasllm.models.hub import hub_preset
 from kerasllm.models.recipes import with_recipe
 from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
+from kerasllm.tokenizers.hub import HubTokenizer
 from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
 from kerasllm.training.finished_run import evaluate_split, written_text
 from kerasllm.training.losses import SparseCrossEntropy
 from kerasllm.training.metrics import metrics_for
 from kerasllm.training.model_files import load_run_model
-from kerasllm.training.optimizers import OPTIMIZERS, build_optimizer
+from kerasllm.training.initialize import start_weights
+from kerasllm.training.optimizers import OPTIMIZERS, Grouped, build_optimizer, group_rates_of, parameter_groups
+from kerasllm.training.pretrained import check_init_from, pretrained_tokenizer
 from kerasllm.training.run_dir import RunDirectory, default_run_path, read_json, write_json_atomic
 from kerasllm.training.schedule import WarmupCosine
 from kerasllm.training.tensorboard import StepScalars
@@ -53,7 +58,14 @@ MONITORED = {"accuracy": "accuracy", "token_accuracy": "token_accuracy",
 
 def fit_tokenizer(config, task, side="both"):
     """The run's tokenizer (the config's, else the task's default with its options), fitted on the training split:
-    all its text (`side="both"`), or only its sources or targets ("source", "target")."""
+    all its text (`side="both"`), or only its sources or targets ("source", "target"). A keras-hub preset
+    (`--arch hub:<preset>`) reads text with its own tokenizer instead: nothing is fitted."""
+    preset = hub_preset(config.arch)
+    if preset is not None:
+        if config.tokenizer:
+            raise ConfigError(f"The keras-hub preset '{preset}' reads text with its own tokenizer, so "
+                              f"tokenizer={config.tokenizer} does not apply. Remove it.")
+        return HubTokenizer(preset=preset, sequence_length=max_length_of(config, task.info))
     name = config.tokenizer or task.info.tokenizer
     options = config.tokenizer_options or (task.info.tokenizer_options if not config.tokenizer else {})
     train = task.split("train")
@@ -80,13 +92,15 @@ class Trainer:
 
     def __init__(self, config, run_dir=None, runs_root="runs"):
         config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-        self.task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
+        self.task = objective_task(get_task(config.task, data_dir=config.data_dir, **config.task_options), config.objective)
         self.info = self.task.info
         # The architecture's recipe for this kind of task fills the optimizer settings the config leaves open.
         self.config = c = with_recipe(config, self.info.kind)
         OPTIMIZERS.get(c.optimizer)  # an unknown name fails here, before anything is written
         self.max_length = max_length_of(c, self.info)
         self._encoded = {}
+        if c.init_from:
+            check_init_from(c)  # a mismatched earlier run fails here, before anything is written
         self.run = RunDirectory.check(run_dir or default_run_path(c, runs_root), c)
         # Read the data, fit the tokenizer and build the model before writing anything, so a mistake in
         # the settings leaves no half-made run directory behind.
@@ -95,6 +109,8 @@ class Trainer:
             source = self.run.source_tokenizer_path
             self.tokenizer, self.source_tokenizer = (Tokenizer.load(self.run.tokenizer_path),
                                                      Tokenizer.load(source) if source.exists() else None)
+        elif c.init_from:  # fine-tuning reads text as the earlier run did
+            self.tokenizer, self.source_tokenizer = pretrained_tokenizer(c), None
         else:
             self.tokenizer, self.source_tokenizer = fit_tokenizers(c, self.task)
         self.schedule()
@@ -104,6 +120,10 @@ class Trainer:
         if self._resume_state is None:
             keras.utils.set_random_seed(c.seed)  # initialization, then dropout and data order, follow the seed
             self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size, self._source_vocabulary())
+            self.initialized = start_weights(self._fresh_model, c, self.tokenizer, self.task.train_texts())
+        else:  # resuming: what the first attempt started from is in its manifest
+            self.initialized = read_json(self.run.manifest_path).get("initialized", {}) \
+                if self.run.manifest_path.exists() else {}
         # Built here, so that a bad lm_metric fails before the run directory is made.
         self._metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
         if not self.run.resuming:
@@ -136,7 +156,7 @@ class Trainer:
         then end where they should)."""
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
-        optimizer = build_optimizer(c, schedule)
+        optimizer = build_optimizer(c, schedule, group_rates_of(c, steps_per_epoch or total_steps))
         weighted = self.info.kind != "classification"
         model.compile(
             optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing),
@@ -144,6 +164,7 @@ class Trainer:
             jit_compile="auto" if c.jit_compile else False,
             steps_per_execution=math.gcd(c.steps_per_execution, steps_per_epoch or c.steps_per_execution),
         )
+        _set_groups(model)
 
     # ---------------------------------------------------------------------------- loops
     def schedule(self):
@@ -167,6 +188,13 @@ class Trainer:
         if c.steps % eval_every:
             raise ConfigError(f"steps ({c.steps}) must be a multiple of eval_every ({eval_every}).")
         return eval_every, c.steps // eval_every
+
+    def _validation_steps(self):
+        """Batches of each validation during training: `validation_batches` (at most the split's), or None: all."""
+        if not self.config.validation_batches:
+            return None
+        return min(self.config.validation_batches, math.ceil(self.encoded("validation").num_examples /
+                                                             self.config.batch_size))
 
     def _monitor(self):
         metric = MONITORED[self.info.metric]
@@ -200,7 +228,8 @@ class Trainer:
         else:
             self.model, self._fresh_model = self._fresh_model, None
             self.compile(self.model, steps_per_epoch * epochs, steps_per_epoch)
-        self.run.write_manifest(c, {"parameters": count_parameters(self.model)})
+        self.run.write_manifest(c, {"parameters": count_parameters(self.model),
+                                    **({"initialized": self.initialized} if self.initialized else {})})
 
         dataset = training_dataset(train, c.batch_size, c.seed, skip_batches=initial_epoch * steps_per_epoch)
         tokens_per_step = self.tokens_per_step
@@ -224,6 +253,7 @@ class Trainer:
             history = self.model.fit(
                 dataset, steps_per_epoch=steps_per_epoch, epochs=epochs, initial_epoch=initial_epoch,
                 validation_data=evaluation_dataset(self.encoded("validation"), c.batch_size),
+                validation_steps=self._validation_steps(),
                 callbacks=callbacks, verbose=verbose, shuffle=False,
             )
             losses = history.history.get("loss", [])
@@ -273,4 +303,11 @@ class Trainer:
     def _load(self, path):
         """Loads a checkpoint or model.keras of this run (safe_mode on) and checks it fits the run."""
         num_classes = self.info.num_classes if self.info.kind == "classification" else None
-        return load_run_model(path, self.config, self.tokenizer.vocabulary_size, num_classes)
+        return _set_groups(load_run_model(path, self.config, self.tokenizer.vocabulary_size, num_classes))
+
+
+def _set_groups(model):
+    """Tells a fine-tuning optimizer (`Grouped`, see kerasllm.training.optimizers) which part each weight is in."""
+    if isinstance(getattr(model, "optimizer", None), Grouped):
+        model.optimizer.set_parameter_groups(parameter_groups(model))
+    return model
