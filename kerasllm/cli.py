@@ -16,6 +16,7 @@ chatter from TensorFlow (see `_import_tensorflow_quietly`). Listing and misspelt
 """
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -163,6 +164,8 @@ def _add_bench(subparsers):
                         "cap and the learning-rate schedule's length)")
     p.add_argument("--data-dir", help="parent folder of real datasets: reads DATA_DIR/<task>/")
     p.add_argument("--out", help="bench folder (default: runs/<suite>/<timestamp>/); reusing one resumes it")
+    p.add_argument("--shard", metavar="I/N", help="run only the I-th of N disjoint slices of the runs (one per "
+                                                  "machine, same --out); `kerasllm report OUT` merges them")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
     _add_verbose(p)
     p.set_defaults(run=_bench, check=_check_bench_names)
@@ -465,9 +468,15 @@ def _bench(args):
     suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
                    seeds=args.seeds, epochs=args.epochs, steps=args.steps, tokens=args.tokens,
                    time_budget=args.time_budget, data_dir=args.data_dir, lr_sweep=args.lr_sweep)
+    from kerasllm.bench.shards import parse_shard, shard_runs
+
+    shard = parse_shard(args.shard) if args.shard else None
     out = args.out or default_bench_path(suite.name)
+    if shard and not args.out:
+        raise _usage_error("--shard needs --out: every shard writes into the same bench folder.")
     if args.dry_run:
         runs = plan(suite, out)
+        runs = shard_runs(runs, suite, shard) if shard else runs
         print(f"bench '{suite.name}': {len(runs)} runs into {out}"
               + (f", sized to {suite.params:,} parameters" if suite.params else "")
               + (f", {suite.time_budget:g} s each" if suite.time_budget else "")
@@ -479,7 +488,7 @@ def _bench(args):
             print(f"{run.name:45s} {budget} learning_rate={c.learning_rate} hidden_dim={c.hidden_dim} "
                   f"num_layers={c.num_layers} task_options={json.dumps(c.task_options, sort_keys=True)}")
         return
-    result = run_bench(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args))
+    result = run_bench(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args), shard=shard)
     if result.failed and len(result.failed) == len(result.outcomes):
         from kerasllm.errors import TrainingError
 
@@ -641,12 +650,24 @@ def main(argv=None):
         if not getattr(args, "light", False):
             _import_tensorflow_quietly()
             _quiet_python_loggers(getattr(args, "verbose", False))
-        code = args.run(args)  # None means success; `kerasllm lab check` returns 1 when a check fails
+        with _preemptible(args.command):
+            code = args.run(args)  # None means success; `kerasllm lab check` returns 1 when a check fails
     except KerasLLMError as error:
         print(f"kerasllm {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"kerasllm {args.command}: interrupted. Completed epochs are checkpointed; "
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (`Terminated`) in train and bench
+        what = "terminated (SIGTERM)" if hasattr(interrupt, "exit_status") else "interrupted"
+        print(f"kerasllm {args.command}: {what}. Completed epochs are checkpointed; "
               "run the same command to resume.", file=sys.stderr)
-        return 130
+        return getattr(interrupt, "exit_status", 130)
     return code or 0
+
+
+def _preemptible(command):
+    """For `train` and `bench`: SIGTERM (how cluster schedulers preempt) stops the run as Ctrl-C does, after
+    the current step and any checkpoint write, with exit status 143; other commands keep the default."""
+    if command not in ("train", "bench"):
+        return contextlib.nullcontext()
+    from kerasllm.training.interrupts import terminate_as_interrupt
+
+    return terminate_as_interrupt()

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from kerasllm.errors import ConfigError, UnknownNameError
+from kerasllm.layers import MultiHeadSelfAttention
+from kerasllm.layers.attention import cache_buckets
 from kerasllm.generation import (
     BeamSearchSampler,
     Decoder,
@@ -79,6 +81,34 @@ def test_step_features_equal_the_full_forward_pass(arch):
         features, state = backbone.step(ids[:, t], state)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(features), full[:, t], atol=1e-5)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(state["index"]), [12, 12, 12])
+
+
+@pytest.mark.parametrize("position", ["learned", "rotary"])
+def test_cached_decoding_equals_full_recomputation_across_cache_buckets(position):
+    # 200 new tokens after prompts of up to 5: the step's attention moves through buckets 128, 192, 205.
+    assert cache_buckets(205) == [128, 192, 205]
+    keras.utils.set_random_seed(4)
+    lm = CausalLM(get_backbone("transformer", vocab_size=VOCAB, hidden_dim=16, num_layers=2, causal=True,
+                               max_length=256, num_heads=2, position=position))
+    for sampler, options in (("greedy", {}), ("beam", {"num_beams": 2})):
+        cached = generate(lm, PROMPTS, max_new_tokens=200, stop_token_ids=(), sampler=sampler, **options)
+        recomputed = generate(lm, PROMPTS, max_new_tokens=200, stop_token_ids=(), sampler=sampler,
+                              use_cache=False, **options)
+        for a, b in zip(cached, recomputed):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_cached_step_reads_only_the_bucket_that_holds_the_tokens_so_far():
+    keras.utils.set_random_seed(0)
+    layer = MultiHeadSelfAttention(num_heads=2, causal=True)
+    x = np.random.default_rng(0).normal(size=(2, 10, 8)).astype("float32")
+    full = keras.ops.convert_to_numpy(layer(x))
+    key, value = (keras.ops.convert_to_numpy(c) for c in layer.initial_cache(2, 1000))
+    key[:, :, 128:], value[..., 128:] = np.nan, np.nan  # past the first bucket: read it and the output is NaN
+    cache = [key, value]
+    for t in range(10):
+        out, cache = layer.step(x[:, t], cache, np.full((2,), t, "int32"))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(out), full[:, t], atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", ARCHS, ids=_ids)

@@ -1,6 +1,7 @@
 """Kill-safe training: a real `python -m kerasllm train` process is killed (SIGKILL) at several points,
-mid-epoch and in the middle of checkpoint and model writes, and interrupted with Ctrl-C (SIGINT) while it
-writes a checkpoint; each time the same command is run again. The resumed run must finish with the right
+mid-epoch and in the middle of checkpoint and model writes, preempted with SIGTERM (as cluster schedulers do)
+while it writes a checkpoint and from outside mid-run, and interrupted with Ctrl-C (SIGINT) while it writes
+a checkpoint; each time the same command is run again. The resumed run must finish with the right
 number of epochs, an intact run directory and the metrics of an uninterrupted run with the same seed.
 
 Exact points inside a write are hit with the test hook `KERASLLM_TEST_KILL_AT`
@@ -101,7 +102,30 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert (out / "checkpoints" / "epoch-2.keras").exists()
     assert assert_consistent(out)["epoch"] == 1
 
-    # 4. Ctrl-C while writing the epoch-3 checkpoint: it stops after saving, with a message and code 130.
+    # 4. SIGTERM while writing state.json after epoch 2: held until the state and its clean-up are complete,
+    # then it stops like Ctrl-C, with a one-line message and code 143 (128 + SIGTERM).
+    code, _, stderr = finish(start(out, kill_at="before-rename:state.json@SIGTERM"))
+    assert code == 143, stderr
+    message = stderr.strip().splitlines()[-1]
+    assert "terminated (SIGTERM)" in message and "run the same command to resume" in message
+    assert "Traceback" not in stderr
+    assert temporary_files(out) == []
+    assert {p.name for p in (out / "checkpoints").glob("*.keras")} >= {"epoch-2.keras"}
+    assert assert_consistent(out)["epoch"] == 2
+
+    # 5. SIGTERM from outside, as a scheduler preempts, once the resumed run has started: same clean stop.
+    process = start(out)
+    for line in process.stdout:
+        if "(resuming)" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    code, _, stderr = finish(process)
+    assert code == 143, stderr
+    assert "terminated (SIGTERM)" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
+    assert temporary_files(out) == []
+    assert assert_consistent(out)["epoch"] == 2
+
+    # 6. Ctrl-C while writing the epoch-3 checkpoint: it stops after saving, with a message and code 130.
     code, _, stderr = finish(start(out, kill_at="before-rename:epoch-3.keras@SIGINT"))
     assert code == 130, stderr
     message = stderr.strip().splitlines()[-1]
@@ -110,13 +134,13 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert temporary_files(out) == []
     assert assert_consistent(out)["epoch"] == 3
 
-    # 5. SIGKILL while writing model.keras after the last epoch.
+    # 7. SIGKILL while writing model.keras after the last epoch.
     code, _, _ = finish(start(out, kill_at="before-rename:model.keras"))
     assert code == -signal.SIGKILL
     assert temporary_files(out) == ["model.tmp.keras"]
     assert assert_consistent(out)["epoch"] == 3
 
-    # 6. The same command once more finishes the run.
+    # 8. The same command once more finishes the run.
     code, stdout, stderr = finish(start(out))
     assert code == 0, stderr
     assert "(resuming)" in stdout
@@ -165,3 +189,22 @@ def test_ctrl_c_inside_a_write_is_held_until_the_write_is_complete():
         time.sleep(5)  # interrupted by the handler
         steps.append("not reached")
     assert steps[-1] == "no signal"
+
+
+def test_sigterm_inside_a_write_is_held_and_then_stops_like_ctrl_c():
+    from kerasllm.training.interrupts import Terminated, deferred_interrupts, terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    steps = []
+    with terminate_as_interrupt():
+        with pytest.raises(Terminated) as raised:
+            with deferred_interrupts():
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("end of the write")
+        assert isinstance(raised.value, KeyboardInterrupt) and raised.value.exit_status == 143
+        with pytest.raises(Terminated):  # outside a write it acts at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            steps.append("not reached")
+    assert steps == ["end of the write"]
+    assert signal.getsignal(signal.SIGTERM) is before  # only the CLI's block changes the handler

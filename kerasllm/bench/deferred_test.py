@@ -41,7 +41,7 @@ from kerasllm.training import open_run
 from kerasllm.training.run_dir import read_json, write_json_atomic
 
 
-def evaluate_selected(out, trusted=(), log=print):
+def evaluate_selected(out, trusted=(), log=print, cells=None):
     """Gives the selected rates' finished runs in `out` their test metrics and takes them from the others.
 
     Args:
@@ -49,6 +49,8 @@ def evaluate_selected(out, trusted=(), log=print):
         trusted: import paths (`file.py:Class`) the bench itself runs; a run whose config names only
             these may load that code (`open_run(..., trust_code=True)`), any other is refused.
         log: function that prints one line per run it changes (or fails to evaluate).
+        cells: the `(cell, arch)` pairs to consider (a shard's own; another shard's sweep may be unfinished),
+            or None for all.
 
     Returns:
         The names (`<cell>/<arch>/lr<rate>/seed<k>`) of the runs whose metrics.json changed.
@@ -56,6 +58,8 @@ def evaluate_selected(out, trusted=(), log=print):
     changed = []
     for row in sorted(mark_selected(read_rows(out)), key=run_name):
         if row["status"] != "ok" or row["lr_selected"] is None:
+            continue
+        if cells is not None and (row["task"], row["arch"]) not in cells:
             continue
         path = pathlib.Path(row["run_dir"])
         metrics = read_json(path / "metrics.json")

@@ -40,6 +40,7 @@ from kerasllm.bench.lr_sweep import entries_text
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
 from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
+from kerasllm.bench.shards import shard_file_name, shard_runs
 from kerasllm.bench.sizing import Sizer
 from kerasllm.bench.suite import plan
 from kerasllm.bench.text_samples import write_text_samples
@@ -52,6 +53,7 @@ from kerasllm.training.run_dir import RunDirectory, manifest, read_json, write_j
 from kerasllm.training.trainer import EVALUATED_SPLITS
 
 SIZING_FILE = "sizing.json"
+SHARDS = "shards"  # a sharded bench's invocations, one file per shard
 # Settings that do not change a model's size: one sizing serves every seed and every swept learning rate.
 NOT_SIZED = ("seed", "learning_rate")
 
@@ -92,10 +94,18 @@ class BenchResult:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def _write_manifest(out, suite, runs, command):
-    path = out / MANIFEST
+def _write_manifest(out, suite, runs, command, shard=None):
+    """The bench's manifest.json (its suite, runs and invocations), or for one shard `shards/<I>-of-<N>.json`
+    (shards write side by side; the first one to start also writes manifest.json, for the report's cell order)."""
+    if shard is not None:
+        if not (out / MANIFEST).is_file():
+            _write_manifest(out, suite, plan(suite, out), command)
+        (out / SHARDS).mkdir(exist_ok=True)
+        path = out / SHARDS / shard_file_name(shard)
+    else:
+        path = out / MANIFEST
     previous = read_json(path) if path.is_file() else {}
-    info = manifest(runs[0].config)
+    info = manifest((runs or plan(suite, out))[0].config)  # a shard may get no runs: any run's versions will do
     invocation = {"command": command if command is not None else info["command"], "created": info["created"]}
     payload = {
         "suite": suite.name,
@@ -268,7 +278,7 @@ def _sized_part(config):
     return {key: value for key, value in (config or {}).items() if key not in NOT_SIZED}
 
 
-def run_bench(suite, out, log=print, command=None, display=None):
+def run_bench(suite, out, log=print, command=None, display=None, shard=None):
     """Runs (or resumes) every run of `suite` into `out`, then writes and prints the report.
 
     Args:
@@ -279,6 +289,7 @@ def run_bench(suite, out, log=print, command=None, display=None):
         display: how progress is shown (see kerasllm/bench/progress.py): `BenchLines(log, keras_verbose)`
             prints a line per run (the default, with Keras' per-epoch lines), `BenchProgress()` draws one
             live display. All lines, the report included, go through it.
+        shard: `(index, count)`: run only that slice of the runs (`kerasllm.bench.shards`); None runs all.
 
     Returns:
         `BenchResult` with this invocation's outcome per run and the report.
@@ -290,9 +301,12 @@ def run_bench(suite, out, log=print, command=None, display=None):
     except OSError as e:
         raise RunDirectoryError(f"Cannot create the bench folder {out}: {e.strerror}. Choose a writable --out.")
     runs = plan(suite, out)
-    _write_manifest(out, suite, runs, command)
+    if shard is not None:
+        runs = shard_runs(runs, suite, shard)
+    _write_manifest(out, suite, runs, command, shard)
     runner = _Runner(suite, out, display)
-    display.log(f"bench '{suite.name}': {len(runs)} runs into {out}")
+    display.log(f"bench '{suite.name}': {len(runs)} runs into {out}"
+                + (f" (shard {shard[0]} of {shard[1]})" if shard else ""))
     outcomes, started, trained_seconds, trained = [], time.perf_counter(), 0.0, 0
     with display:
         display.bench_started(len(runs))
@@ -320,7 +334,7 @@ def run_bench(suite, out, log=print, command=None, display=None):
         display.log(f"learning-rate sweep over {entries_text(suite.lr_sweep)}: evaluating "
                     "the selected rates on the test split")
         trusted = {path for run in runs for path in run.config.import_paths()}
-        evaluate_selected(out, trusted=trusted, log=display.log)
+        evaluate_selected(out, trusted=trusted, log=display.log, cells={(run.label, run.arch) for run in runs})
     labels = list(dict.fromkeys(run.label for run in runs))
     for label in labels:  # one HParams experiment per task folder
         write_experiment(out / label, [final_metrics(read_json(run.path / "metrics.json")) for run in runs

@@ -128,8 +128,10 @@ class Decoder:
             import tensorflow as tf
 
             # No autograph: the loop is keras.ops control flow already, and autograph would re-read the model's
-            # source files, which breaks a long bench whose code is edited while it runs.
-            return tf.function(self.decode, jit_compile=True, reduce_retracing=True, autograph=False)
+            # source files, which breaks a long bench whose code is edited while it runs. Static shapes (one trace
+            # per prompt width, as XLA compiles one program per width anyway): a Transformer's cached step attends
+            # over the bucket of its cache that holds the tokens so far, which needs the cache's length.
+            return tf.function(self.decode, jit_compile=True, autograph=False)
         return self._jax_decode()
 
     def _jax_decode(self):

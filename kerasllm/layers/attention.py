@@ -10,6 +10,23 @@ from kerasllm.errors import ConfigError
 from kerasllm.layers.plugged import plugged_layer
 
 
+def cache_buckets(max_length, smallest=128):
+    """The key lengths a cached `step` attends over: `smallest`, then each at most 1.5x the one before
+    (128, 192, 256, 384, 512, 768, ...), ending at `max_length`.
+
+    A step reads the shortest bucket that holds the tokens so far, so its cost follows the prefix, not the
+    cache's size, with few distinct shapes to compile (about 2 log2(max_length / smallest)).
+
+    >>> cache_buckets(1000)
+    [128, 192, 256, 384, 512, 768, 1000]
+    """
+    lengths, size = [], smallest
+    while size < max_length:
+        lengths.append(size)
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3  # 2^k -> 1.5 * 2^k -> 2^(k+1)
+    return lengths + [max_length]
+
+
 @keras.saving.register_keras_serializable(package="kerasllm")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Multi-head scaled dot-product self-attention.
@@ -287,17 +304,23 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return output
 
     def initial_cache(self, batch_size, max_length):
-        """Zero key and value caches for `step`: `[key, value]`, each
-        `(batch_size, max_length, num_heads, head_dim)`."""
-        shape = (batch_size, max_length, self.num_heads, self.head_dim)
-        return [ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype)]
+        """Zero key and value caches for `step`: `[key, value]`, keys
+        `(batch_size, num_heads, max_length, head_dim)` and values stored transposed,
+        `(batch_size, num_heads, head_dim, max_length)`, so that both products of a step read
+        the cache in place (no per-step transpose)."""
+        return [
+            ops.zeros((batch_size, self.num_heads, max_length, self.head_dim), self.compute_dtype),
+            ops.zeros((batch_size, self.num_heads, self.head_dim, max_length), self.compute_dtype),
+        ]
 
     def step(self, inputs, cache, index):
         """Causal attention for one new token per row, reading earlier keys from a cache.
 
         The new token's key and value are written into the cache at `index`, and its query
         attends to cache positions `0..index` only, so the output equals `call` with
-        `causal=True` on the whole prefix, at its last position.
+        `causal=True` on the whole prefix, at its last position. It reads only the shortest of
+        `cache_buckets(max_length)` that holds those positions, so a step's cost grows with the
+        tokens so far, not with the size of the cache.
 
         Args:
             inputs: float tensor `(batch, hidden_dim)`, the new token of each row.
@@ -316,24 +339,64 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if self.rotary_embedding is not None:
             query = self.rotary_embedding(query, positions=ops.cast(index[:, None], "float32"))
             key = self.rotary_embedding(key, positions=ops.cast(index[:, None], "float32"))
-        key_cache, value_cache = cache
-        max_length = ops.shape(key_cache)[1]
+        key_cache, value_cache = cache  # (B, H, S, D), (B, H, D, S)
         # An in-place update: rewriting the whole cache each step costs O(length) memory traffic.
-        start = [0, ops.cast(index[0], "int32"), 0, 0]
-        key_cache = ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype))  # (B, S, H, D)
-        value_cache = ops.slice_update(value_cache, start, ops.cast(value, value_cache.dtype))
-        # Cache positions 0..index are visible (an explicit mask: `is_causal` would align the
-        # query with the first key, not the last).
-        visible = ops.less_equal(ops.arange(max_length)[None, :], index[:, None])  # (B, S)
-        if self.head_layers is not None:
-            output, _ = self._heads_through(self.head_layers[False], query, key_cache, value_cache, visible)
-        else:
-            output, _ = self._compute_attention(
-                query, key_cache, value_cache, visible[:, None, None, :], training=False
-            )
+        position = ops.cast(index[0], "int32")
+        key = ops.transpose(ops.cast(key, key_cache.dtype), (0, 2, 1, 3))  # (B, H, 1, D)
+        value = ops.transpose(ops.cast(value, value_cache.dtype), (0, 2, 3, 1))  # (B, H, D, 1)
+        key_cache = ops.slice_update(key_cache, [0, 0, position, 0], key)
+        value_cache = ops.slice_update(value_cache, [0, 0, 0, position], value)
+        output = self._attend_cache(query, key_cache, value_cache, index)  # (B, 1, H, D)
         batch = ops.shape(output)[0]
         output = ops.reshape(output, (batch, self.num_heads * self.head_dim))
         return self.output_dense(output), [key_cache, value_cache]
+
+    def _attend_cache(self, query, key_cache, value_cache, index):
+        """The new queries `(B, 1, H, D)` over cache positions `0..index`, through the shortest of
+        `cache_buckets` that holds them: a static prefix of the cache, one compiled branch per bucket.
+
+        Masked keys add exact zeros, so the bucket changes the cost, not the result. A cache whose
+        length is unknown while tracing is read whole.
+        """
+        max_length = key_cache.shape[2]
+        lengths = cache_buckets(max_length) if isinstance(max_length, int) else [None]
+        default = self.head_layers is None and (
+            type(self)._compute_attention is MultiHeadSelfAttention._compute_attention
+        )
+
+        def attend(length):
+            def branch(query, key_cache, value_cache, index):
+                key, value = key_cache, value_cache
+                if length is not None:
+                    key, value = key_cache[:, :, :length], value_cache[..., :length]
+                # Cache positions 0..index are visible (an explicit mask: `is_causal` would align the
+                # query with the first key, not the last).
+                visible = ops.less_equal(ops.arange(ops.shape(key)[2])[None, :], index[:, None])  # (B, S)
+                if default:
+                    return self._cached_attention(query, key, value, visible)
+                key = ops.transpose(key, (0, 2, 1, 3))  # (B, S, H, D), as `call` has them
+                value = ops.transpose(value, (0, 3, 1, 2))
+                if self.head_layers is not None:
+                    return self._heads_through(self.head_layers[False], query, key, value, visible)[0]
+                return self._compute_attention(query, key, value, visible[:, None, None, :], training=False)[0]
+
+            return branch
+
+        if len(lengths) == 1:
+            return attend(lengths[0])(query, key_cache, value_cache, index)
+        # Rows advance together: the first row's position picks the bucket.
+        bucket = ops.sum(ops.cast(ops.greater_equal(index[0], ops.convert_to_tensor(lengths[:-1])), "int32"))
+        return ops.switch(bucket, [attend(length) for length in lengths], query, key_cache, value_cache, index)
+
+    def _cached_attention(self, query, key, value, visible):
+        """`_compute_attention` for one query per row over cached keys `(B, H, S, D)` and transposed
+        values `(B, H, D, S)`: two matrix-vector products that read the cache where it lies."""
+        query = ops.transpose(query, (0, 2, 3, 1)) * (1.0 / math.sqrt(self.head_dim))  # (B, H, D, 1)
+        scores = ops.cast(ops.matmul(key, query), "float32")  # (B, H, S, 1)
+        scores = ops.where(visible[:, None, :, None], scores, -1e9)
+        weights = ops.cast(ops.softmax(scores, axis=2), self.compute_dtype)
+        output = ops.matmul(value, weights)  # (B, H, D, 1)
+        return ops.transpose(output, (0, 3, 1, 2))  # (B, 1, H, D)
 
     def get_config(self):
         config = super().get_config()
