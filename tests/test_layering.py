@@ -31,9 +31,10 @@ LAZY_IMPORTS_ALLOWED = {
     "kerasllm.cli": "*",  # the command line answers --help, archs, tasks and typos without loading TensorFlow
     "kerasllm.imports": {"keras"},  # configs and the CLI parse import paths without loading Keras
     "kerasllm.generation.decode": {"tensorflow", "jax"},  # the compiled loop of the backend in use
-    "kerasllm.training.tensorboard": {"tensorflow"},  # TensorBoard summaries (TF only)
-    "kerasllm.bench.hparams": {"tensorflow", "tensorboard.plugins.hparams"},  # TensorBoard summaries (TF only)
-    "kerasllm.bench.text_samples": {"tensorflow"},  # TensorBoard text summaries (TF only)
+    # TensorFlow only where it is used, so that JAX / PyTorch run without it (tests/test_without_tensorflow.py):
+    "kerasllm.training.summaries": {"tensorflow"},  # tf.summary when it imports, tensorboard's writer otherwise
+    "kerasllm.data.pipeline": {"tensorflow"},  # tf.data on the TensorFlow backend, numpy batches on the others
+    "kerasllm.tokenizers.subword": {"tensorflow", "tensorflow_text"},  # WordPiece runs on tf-text ops
     "kerasllm.bench.plots": {"matplotlib", "matplotlib.backends.backend_agg", "matplotlib.figure"},  # plots only
 }
 

@@ -18,7 +18,8 @@ from kerasllm.config import TrainConfig
 from kerasllm.data.base import get_task
 from kerasllm.data.datasets.imdb import IMDB, IMDB_ARCHIVE
 from kerasllm.data.objectives import LM_WINDOW, objective_info, objective_task
-from kerasllm.data.pipeline import MASK_ID, encode_split, evaluation_dataset, mask_tokens, training_dataset
+from kerasllm.data.pipeline import (MASK_ID, encode_split, evaluation_dataset, mask_tokens, mask_tokens_numpy,
+                                    training_dataset)
 from kerasllm.errors import ConfigError
 from kerasllm.models import CausalLM, get_backbone
 from kerasllm.models.flops import forward_flops_per_token
@@ -117,7 +118,8 @@ def test_imdb_lm_trains_on_train_and_unsup_reviews(tmp_path, caplog):
 
 
 # ------------------------------------------------------------------------------------------ masking
-def test_masking_rate_and_80_10_10_rule_on_a_large_sample():
+@pytest.mark.parametrize("mask", [mask_tokens, mask_tokens_numpy], ids=["tf", "numpy"])  # numpy: other backends
+def test_masking_rate_and_80_10_10_rule_on_a_large_sample(mask):
     vocabulary_size = 5000
     rng = np.random.default_rng(0)
     ids = rng.integers(4, vocabulary_size, size=(2000, 128)).astype("int32")
@@ -125,7 +127,7 @@ def test_masking_rate_and_80_10_10_rule_on_a_large_sample():
     ids[np.arange(128)[None, :] >= lengths[:, None]] = 0  # right padding
     real = ids != 0
     assert real.sum() > 120_000
-    inputs, weights = (t.numpy() for t in mask_tokens(ids, (7, 11), vocabulary_size))
+    inputs, weights = (np.asarray(t) for t in mask(ids, (7, 11), vocabulary_size))
     selected = weights > 0
     assert set(np.unique(weights)) <= {0.0, 1.0}
     assert not selected[~real].any() and (inputs[~real] == 0).all()  # padding is never selected nor changed
@@ -138,9 +140,9 @@ def test_masking_rate_and_80_10_10_rule_on_a_large_sample():
     assert abs(randomized.mean() - 0.1) < 0.01 and abs(kept.mean() - 0.1) < 0.01
     assert chosen[randomized].min() >= 4 and chosen[randomized].max() < vocabulary_size  # text ids only
     assert MASK_ID not in ids  # [MASK] is an id no text input holds
-    again, _ = mask_tokens(ids, (7, 11), vocabulary_size)
-    other, _ = mask_tokens(ids, (7, 12), vocabulary_size)
-    assert (again.numpy() == inputs).all() and (other.numpy() != inputs).any()
+    again, _ = mask(ids, (7, 11), vocabulary_size)
+    other, _ = mask(ids, (7, 12), vocabulary_size)
+    assert (np.asarray(again) == inputs).all() and (np.asarray(other) != inputs).any()
 
 
 def masked_splits():

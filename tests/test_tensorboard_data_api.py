@@ -16,6 +16,7 @@ import pytest
 
 from kerasllm.bench import Cell, Suite, run_bench
 from kerasllm.bench.hparams import HPARAM_NAMES
+from kerasllm.training.summaries import WRITERS, HParam, Metric, summary_writer
 
 ARCHS = ("gru", "cnn")
 SIZES = {"num_train": 64, "num_validation": 32, "num_test": 32}
@@ -111,3 +112,55 @@ def assert_served(bench_dir, task):
         for split in ("validation", "test"):  # the headline column is filled for every session
             assert math.isfinite(values[f"final/{split}_headline"])
             assert values[f"final/{split}_headline"] == pytest.approx(metrics[f"{split}_{headline}"], rel=1e-6)
+
+
+# ------------------------------------------------------------------ the writer without TensorFlow
+def write_every_kind_of_summary(logdir, kind):
+    """What kerasllm writes: scalars, one text and a list of texts, an HParams session and an experiment."""
+    with summary_writer(logdir, filename_suffix=".every", kind=kind) as writer:
+        writer.scalar("loss", 0.25, step=3)
+        writer.scalar("final/validation_headline", 1.5, step=7)
+        writer.text("config", "| setting | value |\n|---|---|\n| arch | gru |", step=7)
+        writer.text("outputs/greedy", ["**source:** a \u00e9", "**output:** b"], step=3)
+        writer.hparams({"arch": "gru", "seed": 0, "learning_rate": 0.003, "tied": True}, trial_id="gru/seed0")
+        writer.hparams_config([HParam(name) for name in ("arch", "seed")],
+                              [Metric("final/validation_headline", display_name="validation_headline")])
+
+
+def read_summaries(logdir):
+    """{tag: [(step, dtype, shape, values, plugin, plugin content, data class)]}, as TensorBoard reads the folder;
+    the HParams summaries' clock fields are zeroed (they hold the time of writing)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from tensorboard.util import tensor_util
+
+    events = EventAccumulator(str(logdir), size_guidance={"tensors": 0}).Reload()
+    read = {}
+    for tag in events.Tags()["tensors"]:
+        metadata = events.SummaryMetadata(tag)
+        content = metadata.plugin_data.content
+        if metadata.plugin_data.plugin_name == "hparams":
+            data = plugin_data_pb2.HParamsPluginData.FromString(content)
+            part = getattr(data, data.WhichOneof("data"))
+            for clock in ("start_time_secs", "time_created_secs"):
+                if hasattr(part, clock):
+                    setattr(part, clock, 0)
+            content = data.SerializeToString(deterministic=True)
+        read[tag] = [(event.step, event.tensor_proto.dtype, str(event.tensor_proto.tensor_shape),
+                      tensor_util.make_ndarray(event.tensor_proto).tolist(), metadata.plugin_data.plugin_name,
+                      content, metadata.data_class) for event in events.Tensors(tag)]
+    return read
+
+
+def test_the_writer_without_tensorflow_reads_back_as_tf_summary_does(tmp_path):
+    assert sorted(WRITERS.names()) == ["tensorboard", "tensorflow"]
+    for kind in WRITERS.names():
+        write_every_kind_of_summary(tmp_path / kind, kind)
+    with_tf, without_tf = read_summaries(tmp_path / "tensorflow"), read_summaries(tmp_path / "tensorboard")
+    assert sorted(with_tf) == ["_hparams_/experiment", "_hparams_/session_start_info", "config",
+                               "final/validation_headline", "loss", "outputs/greedy"]
+    assert without_tf == with_tf
+    assert [(step, values) for step, _, _, values, *_ in with_tf["loss"]] == [(3, 0.25)]
+    assert with_tf["outputs/greedy"][0][3] == ["**source:** a \u00e9".encode(), b"**output:** b"]
+    [path] = (tmp_path / "tensorboard").iterdir()
+    assert path.name.startswith("events.out.tfevents.") and path.name.endswith(".every")

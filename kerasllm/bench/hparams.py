@@ -34,6 +34,7 @@ import math
 
 from kerasllm.bench.results import budget_of, read_run
 from kerasllm.training.baselines import BASELINES
+from kerasllm.training.summaries import HParam, Metric, summary_writer
 
 HPARAMS_FILE_SUFFIX = ".hparams"
 EXPERIMENT_FILE_SUFFIX = ".experiment"
@@ -122,17 +123,11 @@ def write_hparams(run_dir, hparams, metrics, config, step=0, trial_id=None):
         trial_id: the run's name in the HParams tab. Defaults to `<arch>/seed<k>` from `hparams`.
     """
     metrics = {**metrics, **convergence_metrics(run_dir)}
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
-    writer = tf.summary.create_file_writer(str(run_dir / "validation"), filename_suffix=HPARAMS_FILE_SUFFIX)
-    with writer.as_default():
-        hp.hparams(hparams, trial_id=trial_id or f"{hparams.get('arch')}/seed{hparams.get('seed')}")
+    with summary_writer(run_dir / "validation", filename_suffix=HPARAMS_FILE_SUFFIX) as writer:
+        writer.hparams(hparams, trial_id=trial_id or f"{hparams.get('arch')}/seed{hparams.get('seed')}")
         for name, value in metrics.items():
-            tf.summary.scalar(f"final/{name}", value, step=step)
-        tf.summary.text("config", config_markdown(config), step=step)
-    writer.flush()
-    writer.close()
+            writer.scalar(f"final/{name}", value, step)
+        writer.text("config", config_markdown(config), step)
 
 
 def write_experiment(task_dir, metrics):
@@ -143,16 +138,10 @@ def write_experiment(task_dir, metrics):
         metrics: the `final_metrics` of the task's finished runs; the metric columns are the headline ones,
             then every other name found among them, then `still_improving`.
     """
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
     names = sorted({name for run in metrics for name in run} - set(HEADLINES))
     columns = [*HEADLINES, *names, STILL_IMPROVING]
     for old in task_dir.glob(f"*{EXPERIMENT_FILE_SUFFIX}"):
         old.unlink()
-    writer = tf.summary.create_file_writer(str(task_dir), filename_suffix=EXPERIMENT_FILE_SUFFIX)
-    with writer.as_default():
-        hp.hparams_config(hparams=[hp.HParam(name) for name in HPARAM_NAMES],
-                          metrics=[hp.Metric(f"final/{name}", display_name=name) for name in columns])
-    writer.flush()
-    writer.close()
+    with summary_writer(task_dir, filename_suffix=EXPERIMENT_FILE_SUFFIX) as writer:
+        writer.hparams_config([HParam(name) for name in HPARAM_NAMES],
+                              [Metric(f"final/{name}", display_name=name) for name in columns])

@@ -9,6 +9,7 @@ import numpy as np
 
 from kerasllm.generation import generate
 from kerasllm.tokenizers.base import PAD_ID
+from kerasllm.training.summaries import summary_writer
 
 SAMPLES_FILE_SUFFIX = ".samples"
 SAMPLES_TAG = "samples/top_k"
@@ -70,15 +71,10 @@ def write_text_samples(run_dir, trainer, step, count=3, seed=0):
     Returns:
         The (prompt, continuation) pairs written.
     """
-    import tensorflow as tf
-
     encoded = trainer.encoded("validation")
     prompts = sample_prompts(encoded, count)
     samples = text_samples(trainer.model, trainer.tokenizer, prompts,
                            max_new_tokens=encoded.token_ids.shape[1] - max(map(len, prompts)), seed=seed)
-    writer = tf.summary.create_file_writer(str(run_dir / "validation"), filename_suffix=SAMPLES_FILE_SUFFIX)
-    with writer.as_default():
-        tf.summary.text(SAMPLES_TAG, tf.constant([as_markdown(*sample) for sample in samples]), step=step)
-    writer.flush()
-    writer.close()
+    with summary_writer(run_dir / "validation", filename_suffix=SAMPLES_FILE_SUFFIX) as writer:
+        writer.text(SAMPLES_TAG, [as_markdown(*sample) for sample in samples], step)
     return samples

@@ -1,4 +1,4 @@
-"""Tasks (built-in generated and real datasets) and the tf.data pipeline.
+"""Tasks (built-in generated and real datasets) and the input pipeline (tf.data on TensorFlow, numpy elsewhere).
 
 Tasks are registered by name in `TASKS` (`@register_task("name")`); importing this package registers the
 built-in ones. A task gives raw-text splits and a `TaskInfo` saying how to model and score it.

@@ -1,4 +1,4 @@
-"""Turns a task split plus a fitted tokenizer into padded arrays and tf.data batches.
+"""Turns a task split plus a fitted tokenizer into padded arrays and batches (tf.data, or numpy off TensorFlow).
 
 Every architecture sees exactly the same batches: token ids right-padded with id 0, a boolean padding
 mask (True on real tokens), and targets:
@@ -29,10 +29,11 @@ Example:
 """
 
 import dataclasses
-from typing import Optional
+import math
+from typing import Callable, NamedTuple, Optional
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from kerasllm.data.base import Split
 from kerasllm.errors import ConfigError, DataError
@@ -77,6 +78,8 @@ def mask_tokens(token_ids, seed, vocabulary_size, rate=MASK_RATE, mask_id=MASK_I
     >>> 0.13 < float(weights.numpy()[:, :4].mean()) < 0.17
     True
     """
+    import tensorflow as tf
+
     token_ids = tf.convert_to_tensor(token_ids, tf.int32)
     shape = tf.shape(token_ids)
     select_seed, action_seed, token_seed = tf.unstack(
@@ -90,6 +93,32 @@ def mask_tokens(token_ids, seed, vocabulary_size, rate=MASK_RATE, mask_id=MASK_I
     replaced = tf.where(action < MASK_REPLACE, tf.fill(shape, mask_id),
                         tf.where(action < MASK_REPLACE + MASK_RANDOM, random_ids, token_ids))
     return tf.where(selected, replaced, token_ids), tf.cast(selected, tf.float32)
+
+
+def mask_tokens_numpy(token_ids, seed, vocabulary_size, rate=MASK_RATE, mask_id=MASK_ID):
+    """`mask_tokens` in numpy, for the input pipeline of the backends other than TensorFlow: the same rule and
+    rates, `(inputs, weights)` as numpy arrays, drawn from `np.random.default_rng(seed)` (`seed`: a tuple of
+    non-negative integers), so the same seed gives the same masks (not the same as `mask_tokens`' though).
+
+    Example:
+    >>> ids = np.array([[5, 6, 7, 8, 0, 0]] * 1000, dtype="int32")
+    >>> inputs, weights = mask_tokens_numpy(ids, seed=(1, 2), vocabulary_size=20)
+    >>> bool(weights[:, 4:].any()), bool((inputs[:, 4:] == 0).all())
+    (False, True)
+    >>> 0.13 < float(weights[:, :4].mean()) < 0.17
+    True
+    """
+    token_ids = np.asarray(token_ids, np.int32)
+    rng = np.random.default_rng(seed)
+    shape = token_ids.shape
+    selected = (rng.random(shape) < rate) & (token_ids != PAD_ID)
+    action = rng.random(shape)
+    first_text_id = len(SPECIAL_TOKENS)
+    random_ids = rng.integers(first_text_id, max(int(vocabulary_size), first_text_id + 1), size=shape,
+                              dtype=np.int32)
+    replaced = np.where(action < MASK_REPLACE, np.int32(mask_id),
+                        np.where(action < MASK_REPLACE + MASK_RANDOM, random_ids, token_ids))
+    return np.where(selected, replaced, token_ids).astype(np.int32), selected.astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -256,6 +285,8 @@ ENCODERS = {"classification": _encode_classification, "lm": _encode_lm, "mlm": _
 
 def _element(arrays, index, masking=None, mask_seed=None):
     """The batch (or example) at `index`; an mlm split's is masked with `mask_seed`."""
+    import tensorflow as tf
+
     token_ids = tf.gather(arrays["token_ids"], index)
     features = {"token_ids": token_ids, "padding_mask": tf.not_equal(token_ids, PAD_ID)}
     if "source_ids" in arrays:
@@ -270,6 +301,8 @@ def _element(arrays, index, masking=None, mask_seed=None):
 
 
 def _tensors(encoded):
+    import tensorflow as tf
+
     arrays = {"token_ids": tf.constant(encoded.token_ids), "targets": tf.constant(encoded.targets)}
     if encoded.weights is not None:
         arrays["weights"] = tf.constant(encoded.weights)
@@ -288,7 +321,24 @@ def training_dataset(encoded, batch_size, seed, skip_batches=0):
     Pass `e` of the data is a permutation seeded by (seed, e), so after `skip_batches` batches a
     resumed run sees exactly the batches an uninterrupted run would have seen. An mlm split's batch `b` is
     masked with a seed drawn from (seed, b) (`mask_tokens`), so its masks follow the same rule.
+    A `tf.data.Dataset` on the TensorFlow backend, a `TrainingBatches` (numpy) on the others (`INPUT_PIPELINES`).
     """
+    return input_pipeline().training(encoded, batch_size, seed, skip_batches)
+
+
+def evaluation_dataset(encoded, batch_size):
+    """Every example once, in order, in batches of `batch_size` (the last may be smaller).
+
+    An mlm split's example `i` is masked with the seed (`EVALUATION_MASK_SEED`, i) whatever the run, its
+    seed or its batch size. A `tf.data.Dataset` on the TensorFlow backend, an `EvaluationBatches` (numpy) on
+    the others (`INPUT_PIPELINES`).
+    """
+    return input_pipeline().evaluation(encoded, batch_size)
+
+
+def _tf_training_dataset(encoded, batch_size, seed, skip_batches=0):
+    import tensorflow as tf
+
     n = encoded.num_examples
     arrays = _tensors(encoded)
     passes = tf.data.Dataset.range(2**62).map(
@@ -307,12 +357,9 @@ def training_dataset(encoded, batch_size, seed, skip_batches=0):
     ).prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_dataset(encoded, batch_size):
-    """Every example once, in order, in batches of `batch_size` (the last may be smaller).
+def _tf_evaluation_dataset(encoded, batch_size):
+    import tensorflow as tf
 
-    An mlm split's example `i` is masked with the seed (`EVALUATION_MASK_SEED`, i) whatever the run, its
-    seed or its batch size.
-    """
     arrays = _tensors(encoded)
     dataset = tf.data.Dataset.range(encoded.num_examples)
     if encoded.masking is not None:
@@ -320,3 +367,132 @@ def evaluation_dataset(encoded, batch_size):
                                                  tf.stack([tf.constant(EVALUATION_MASK_SEED, tf.int64), i])))
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     return dataset.batch(batch_size).map(lambda i: _element(arrays, i)).prefetch(tf.data.AUTOTUNE)
+
+
+# --- numpy batches, for the backends other than TensorFlow (no TensorFlow needed) ---------------------------
+#: Random streams of the numpy pipeline: every draw is seeded by (seed, stream, index), all of one length, so
+#: no two streams ever share a seed.
+_SHUFFLE_STREAM, _EVALUATION_STREAM = 0, 2
+
+
+def _seed_word(seed):
+    return int(seed) % 2**64  # numpy seeds are non-negative; a negative run seed still gets a stream of its own
+
+
+def _numpy_batch(encoded, index, masked=None):
+    """Rows `index` of `encoded` as `training_dataset` gives them; `masked`: an mlm split's (inputs, weights)."""
+    token_ids = encoded.token_ids[index]
+    features = {"token_ids": token_ids, "padding_mask": token_ids != PAD_ID}
+    if encoded.source_ids is not None:
+        features["source_ids"] = encoded.source_ids[index]
+    targets = encoded.targets[index]
+    if masked is not None:
+        features["token_ids"], weights = masked
+        return features, targets, weights
+    if encoded.weights is not None:
+        return features, targets, encoded.weights[index]
+    return features, targets
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """`training_dataset` in numpy: an endless `keras.utils.PyDataset` whose item `i` is batch
+    `skip_batches + i` of the stream, made from (seed, that index) alone.
+
+    Pass `p` of the data is `np.random.default_rng((seed, 0, p)).permutation(num_examples)`, the passes
+    joined and cut into batches of `batch_size`; an mlm split's batch `b` is masked by `mask_tokens_numpy` with
+    the seed (seed, 1, b). The contract of the tf.data stream, not its order.
+
+    Example:
+    >>> encoded = EncodedSplit(np.arange(10, dtype="int32")[:, None] + 4, np.zeros(10, dtype="int32"))
+    >>> features, labels = TrainingBatches(encoded, batch_size=4, seed=0)[3]
+    >>> sorted(features), features["token_ids"].shape
+    (['padding_mask', 'token_ids'], (4, 1))
+    >>> bool((TrainingBatches(encoded, 4, 0, skip_batches=3)[0][0]["token_ids"] == features["token_ids"]).all())
+    True
+    """
+
+    def __init__(self, encoded, batch_size, seed, skip_batches=0):
+        super().__init__()
+        self.encoded, self.batch_size, self.skip_batches = encoded, batch_size, skip_batches
+        self.seed = _seed_word(seed)
+        self._orders = {}  # pass -> its permutation; the passes behind the latest are dropped
+
+    @property
+    def num_batches(self):
+        return None  # endless: `fit` takes `steps_per_epoch` batches an epoch, going on where it stopped
+
+    def _order(self, data_pass):
+        if data_pass not in self._orders:
+            self._orders = {p: order for p, order in self._orders.items() if p >= data_pass - 1}
+            rng = np.random.default_rng((self.seed, _SHUFFLE_STREAM, data_pass))
+            self._orders[data_pass] = rng.permutation(self.encoded.num_examples)
+        return self._orders[data_pass]
+
+    def __getitem__(self, index):
+        batch = self.skip_batches + int(index)
+        positions = np.arange(batch * self.batch_size, (batch + 1) * self.batch_size)
+        passes, offsets = np.divmod(positions, self.encoded.num_examples)
+        rows = np.concatenate([self._order(p)[offsets[passes == p]] for p in np.unique(passes)])
+        masking = self.encoded.masking
+        if masking is None:
+            return _numpy_batch(self.encoded, rows)
+        masked = mask_tokens_numpy(self.encoded.token_ids[rows], (self.seed, _MASK_STREAM, batch),
+                                   masking.vocabulary_size, masking.rate)
+        return _numpy_batch(self.encoded, rows, masked)
+
+
+class EvaluationBatches(keras.utils.PyDataset):
+    """`evaluation_dataset` in numpy: a `keras.utils.PyDataset` of every example once, in order, in batches of
+    `batch_size` (the last may be smaller). An mlm split's row `i` is masked with the seed
+    (`EVALUATION_MASK_SEED`, 2, i) (`mask_tokens_numpy`), whatever the batch size.
+
+    Example:
+    >>> encoded = EncodedSplit(np.arange(7, dtype="int32")[:, None] + 4, np.zeros(7, dtype="int32"))
+    >>> [len(labels) for _, labels in EvaluationBatches(encoded, batch_size=3)]
+    [3, 3, 1]
+    """
+
+    def __init__(self, encoded, batch_size):
+        super().__init__()
+        self.encoded, self.batch_size = encoded, batch_size
+        self._masked = None  # an mlm split's masked inputs and weights, drawn once (they never change)
+
+    def __len__(self):
+        return math.ceil(self.encoded.num_examples / self.batch_size)
+
+    def _masks(self):
+        if self._masked is None:
+            masking = self.encoded.masking
+            rows = [mask_tokens_numpy(ids, (EVALUATION_MASK_SEED, _EVALUATION_STREAM, i), masking.vocabulary_size,
+                                      masking.rate) for i, ids in enumerate(self.encoded.token_ids)]
+            self._masked = tuple(np.stack(column) for column in zip(*rows))
+        return self._masked
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        rows = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, self.encoded.num_examples))
+        if self.encoded.masking is None:
+            return _numpy_batch(self.encoded, rows)
+        inputs, weights = self._masks()
+        return _numpy_batch(self.encoded, rows, (inputs[rows], weights[rows]))
+
+
+class InputPipeline(NamedTuple):
+    """How one backend batches an `EncodedSplit`: `training(encoded, batch_size, seed, skip_batches)` and
+    `evaluation(encoded, batch_size)`, with the contracts of `training_dataset` and `evaluation_dataset`."""
+
+    training: Callable
+    evaluation: Callable
+
+
+#: Keras backend -> its input pipeline: tf.data on TensorFlow (as every TensorFlow run has had), numpy
+#: `keras.utils.PyDataset`s on the others, so that they run where TensorFlow is not installed.
+NUMPY_PIPELINE = InputPipeline(TrainingBatches, EvaluationBatches)
+INPUT_PIPELINES = {"tensorflow": InputPipeline(_tf_training_dataset, _tf_evaluation_dataset),
+                   "jax": NUMPY_PIPELINE, "torch": NUMPY_PIPELINE, "numpy": NUMPY_PIPELINE}
+
+
+def input_pipeline():
+    """The `InputPipeline` of the Keras backend in use (`NUMPY_PIPELINE` for one not in `INPUT_PIPELINES`)."""
+    return INPUT_PIPELINES.get(keras.backend.backend(), NUMPY_PIPELINE)

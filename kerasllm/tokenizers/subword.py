@@ -17,7 +17,6 @@ import heapq
 
 import keras_hub
 import regex
-import tensorflow as tf
 
 from kerasllm.errors import ConfigError, DataError
 from kerasllm.tokenizers.base import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, Tokenizer, register_tokenizer
@@ -30,6 +29,18 @@ _SURROGATE = regex.compile("[\ud800-\udfff]")
 
 def _utf8_safe(texts):
     return [_SURROGATE.sub("\N{REPLACEMENT CHARACTER}", text) for text in texts]
+
+
+def _tensorflow_text():
+    """TensorFlow, once tensorflow-text imports too (keras-hub's WordPiece runs on their ops), or a clear error."""
+    try:
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        raise ConfigError("The wordpiece tokenizer needs TensorFlow and tensorflow-text, which this Python cannot "
+                          "import: install them (pip install tensorflow-text), or use tokenizer=bpe, word or char "
+                          "on this machine.") from None
+    return tf
 
 
 _NO_RANK = float("inf")  # the rank of a pair that no merge rule joins
@@ -176,6 +187,8 @@ class WordPieceTokenizer(Tokenizer):
     `keras_hub.tokenizers.WordPieceTokenizer` on whole batches in TensorFlow. Text is split on whitespace and
     punctuation first; a word that cannot be built from known pieces becomes "<unk>" (id 1). Decoding joins
     words with spaces, so it restores the words but not the original spacing (nor case, if lowercased).
+    It needs TensorFlow and tensorflow-text on every backend: where they do not import, fitting or loading one
+    raises a `ConfigError` that says so (bpe, word and char are pure Python).
 
     Args:
         vocabulary_size: int, the most tokens to learn, the 4 reserved ones included. Defaults to `8000`.
@@ -206,6 +219,7 @@ class WordPieceTokenizer(Tokenizer):
                 f"{list(SPECIAL_TOKENS)}. Pass the 'vocabulary' from a saved WordPieceTokenizer config, "
                 "or call fit(texts)."
             )
+        tf = _tensorflow_text()
         self.vocabulary = vocabulary
         self._layer = keras_hub.tokenizers.WordPieceTokenizer(
             vocabulary=vocabulary, lowercase=self.lowercase, oov_token=SPECIAL_TOKENS[1]
@@ -216,7 +230,7 @@ class WordPieceTokenizer(Tokenizer):
         )
 
     def _fit(self, texts):
-        dataset = tf.data.Dataset.from_tensor_slices(_utf8_safe(texts)).batch(1024)
+        dataset = _tensorflow_text().data.Dataset.from_tensor_slices(_utf8_safe(texts)).batch(1024)
         try:
             vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
                 dataset,
@@ -248,6 +262,7 @@ class WordPieceTokenizer(Tokenizer):
         texts = list(texts)
         if not texts:
             return []
+        tf = _tensorflow_text()
         return self._tokenize_batch(tf.constant(_utf8_safe(texts), dtype=tf.string)).to_list()
 
     def decode(self, ids):

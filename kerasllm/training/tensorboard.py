@@ -25,6 +25,8 @@ import pathlib
 
 import keras
 
+from kerasllm.training.summaries import summary_writer
+
 VALIDATION_PREFIX = "val_"
 
 
@@ -53,15 +55,11 @@ class StepScalars(keras.callbacks.Callback):
         self._writers = {}
 
     def _writer(self, split):
-        import tensorflow as tf
-
         if split not in self._writers:
-            self._writers[split] = tf.summary.create_file_writer(str(self.run_dir / split))
+            self._writers[split] = summary_writer(self.run_dir / split)
         return self._writers[split]
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
         optimizer = self.model.optimizer
         step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         train, validation = split_logs(dict(logs or {}))
@@ -70,9 +68,8 @@ class StepScalars(keras.callbacks.Callback):
             if not values:
                 continue
             writer = self._writer(split)
-            with writer.as_default():
-                for name, value in values.items():
-                    tf.summary.scalar(name, float(value), step=step)
+            for name, value in values.items():
+                writer.scalar(name, value, step)
             writer.flush()
 
     def on_train_end(self, logs=None):

@@ -22,10 +22,10 @@ import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kerasllm.errors import ConfigError
 from kerasllm.registry import Registry
+from kerasllm.training.summaries import summary_writer
 from kerasllm.training.text_metrics import corpus_scores, text_metrics_for
 
 OUTPUT_WRITERS = Registry("output writer")
@@ -92,7 +92,5 @@ class TextScores(keras.callbacks.Callback):
         rows = np.linspace(0, len(outputs) - 1, num=min(NUM_EXAMPLES, len(outputs))).astype(int)
         references = self.split.all_references()
         examples = [as_markdown(self.split.texts[i], references[i][0], outputs[i]) for i in rows]
-        writer = tf.summary.create_file_writer(str(self.run_dir / "validation"), filename_suffix=".outputs")
-        with writer.as_default():
-            tf.summary.text(EXAMPLES_TAG, tf.constant(examples), step=step)
-        writer.close()
+        with summary_writer(self.run_dir / "validation", filename_suffix=".outputs") as writer:
+            writer.text(EXAMPLES_TAG, examples, step)
