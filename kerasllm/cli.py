@@ -43,6 +43,11 @@ def _one_line(text):
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
+DISTRIBUTION_HELP = ("data_parallel: copy the model onto every GPU (else CPU device) of this machine, or of a "
+                     "TensorFlow TF_CONFIG cluster, and split each batch (the global --batch-size) across them; "
+                     "see docs/distributed.md")
+
+
 def _add_train(subparsers):
     p = subparsers.add_parser("train", help="train one architecture on one task",
                               description="Train one architecture on one task into a run directory.")
@@ -63,6 +68,7 @@ def _add_train(subparsers):
     p.add_argument("--seed", type=int)
     p.add_argument("--tokenizer", help="tokenizer name (default: the task's)")
     p.add_argument("--config", help="a JSON or YAML file of settings (e.g. a run's config.json)")
+    p.add_argument("--distribution", choices=["data_parallel"], help=DISTRIBUTION_HELP)
     transfer = p.add_argument_group("pre-training and fine-tuning")
     transfer.add_argument("--objective", choices=["lm", "mlm"],
                           help="train on the task's text instead of its labels: lm (next token) or mlm (masked tokens)")
@@ -166,6 +172,7 @@ def _add_bench(subparsers):
     p.add_argument("--out", help="bench folder (default: runs/<suite>/<timestamp>/); reusing one resumes it")
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N disjoint slices of the runs (one per "
                                                   "machine, same --out); `kerasllm report OUT` merges them")
+    p.add_argument("--distribution", choices=["data_parallel"], help=DISTRIBUTION_HELP + " (every run)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
     _add_verbose(p)
     p.set_defaults(run=_bench, check=_check_bench_names)
@@ -364,7 +371,8 @@ def build_parser():
 
 
 FLAGS = ("task", "arch", "data_dir", "epochs", "steps", "tokens", "batch_size", "max_length", "hidden_dim",
-         "num_layers", "seed", "tokenizer", "objective", "init_from", "embeddings", "freeze_embeddings")
+         "num_layers", "seed", "tokenizer", "objective", "init_from", "embeddings", "freeze_embeddings",
+         "distribution")
 BUDGET_FLAGS = ("epochs", "steps", "tokens")
 
 
@@ -468,6 +476,8 @@ def _bench(args):
     suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
                    seeds=args.seeds, epochs=args.epochs, steps=args.steps, tokens=args.tokens,
                    time_budget=args.time_budget, data_dir=args.data_dir, lr_sweep=args.lr_sweep)
+    if args.distribution:
+        suite = suite.replace(settings={**suite.settings, "distribution": args.distribution})
     from kerasllm.bench.shards import parse_shard, shard_runs
 
     shard = parse_shard(args.shard) if args.shard else None
@@ -616,7 +626,19 @@ def _import_tensorflow():
     try:
         import tensorflow  # noqa: F401
     except ImportError:
-        pass  # the import that needs it raises the error where it belongs
+        return  # the import that needs it raises the error where it belongs
+    _set_thread_pools(tensorflow)
+
+
+def _set_thread_pools(tf):
+    """Before any op runs: one intra-op thread per core this process may use (its CPU affinity, which a container
+    or `taskset` narrows), and one inter-op thread, as XLA runs a whole step as one op."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran an op (a script that calls `main` later): keep its pools
+        pass
 
 
 def _is_chatter(line, level):

@@ -22,6 +22,9 @@ from kerasllm.checks import read_settings_file, reject_unknown_keys
 from kerasllm.errors import ConfigError
 from kerasllm.imports import is_import_path, refuse_untrusted
 
+#: Settings that change how fast a run trains, not what it computes (the same batches, the same steps): a run
+#: resumes under another value (`TrainConfig.changes_from` leaves them out).
+SPEED_ONLY = ("steps_per_execution",)
 #: `arch_options` keys that may hold a user's layer as an import path (see kerasllm.models.plugins).
 PLUGIN_OPTIONS = ("cell", "attention", "block")
 
@@ -62,6 +65,10 @@ class TrainConfig:
         batch_size, label_smoothing: the rest of the optimization.
         early_stopping_patience: stop after this many validations without improvement.
         mixed_precision, jit_compile, steps_per_execution: speed switches.
+        distribution: None (one device) or "data_parallel": copy the model onto every GPU (else every CPU
+            device) of the machine, or of a TensorFlow `TF_CONFIG` cluster, and split each batch across them
+            (`kerasllm.training.distribution`). `batch_size` stays the global batch, so the loss matches one
+            device's at the same batch; it must be a multiple of the number of devices.
         lm_metric: one more metric for lm / seq2seq runs, an import path `file.py:Class` of a
             `keras.metrics.Metric` built as `Class()` (lab 10), logged next to the built-in ones.
         objective: train on the task's text instead of its labels: "lm" (next-token prediction on the
@@ -111,7 +118,8 @@ class TrainConfig:
     early_stopping_patience: Optional[int] = None
     mixed_precision: bool = False
     jit_compile: bool = True
-    steps_per_execution: int = 1
+    steps_per_execution: int = 10
+    distribution: Optional[str] = None
     lm_metric: Optional[str] = None
     objective: Optional[str] = None
     init_from: Optional[str] = None
@@ -143,6 +151,8 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}.")
         if self.seq2seq_form not in (None, "encoder_decoder", "prefix_lm"):
             raise ConfigError(f"seq2seq_form must be encoder_decoder or prefix_lm, got '{self.seq2seq_form}'.")
+        if self.distribution not in (None, "data_parallel"):
+            raise ConfigError(f"distribution must be data_parallel (or left unset), got '{self.distribution}'.")
         if self.objective not in (None, "lm", "mlm"):
             raise ConfigError(f"objective must be lm or mlm (or left unset), got '{self.objective}'.")
         for name in ("freeze_embedding_epochs", "freeze_backbone_epochs"):
@@ -198,17 +208,19 @@ class TrainConfig:
     def changes_from(self, saved):
         """The fields in which a saved config.json (a dict) differs from this config. A field the file lacks,
         because it was written before the field existed, counts as that field's default, so adding a setting
-        never orphans earlier runs.
+        never orphans earlier runs. A speed-only setting (`SPEED_ONLY`) is not compared: a run resumes under any.
 
         Example:
-        >>> TrainConfig(task="mqar", arch="gru", seed=1).changes_from({"task": "mqar", "arch": "gru", "seed": 0})
+        >>> TrainConfig(task="mqar", arch="gru", seed=1).changes_from({"task": "mqar", "arch": "gru", "seed": 0,
+        ...                                                            "steps_per_execution": 1})
         ['seed']
         """
         current = self.to_dict()
         defaults = {field.name: field.default_factory() if field.default_factory is not dataclasses.MISSING
                     else field.default for field in dataclasses.fields(self)}
         saved = {**{key: value for key, value in defaults.items() if key not in saved}, **saved}
-        return sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+        return sorted(key for key in set(saved) | set(current)
+                      if key not in SPEED_ONLY and saved.get(key) != current.get(key))
 
     def replace(self, **changes):
         return self.from_dict({**self.to_dict(), **changes})

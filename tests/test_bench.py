@@ -6,6 +6,7 @@ import json
 import math
 import pathlib
 import shutil
+import time
 
 import keras
 import numpy as np
@@ -116,7 +117,7 @@ def fake_row(task, arch, seed, value, metric="accuracy"):
     return {"task": task, "task_name": task, "arch": arch, "seed": seed, "status": "ok", "error": "",
             "headline_metric": metric, "lower_is_better": metric == "perplexity", "metric": value,
             "validation_metric": value, "parameters": 1000, "train_seconds": 1.0, "steps": 10,
-            "steady_tokens_per_second": 100.0, "eval_latency_ms": 2.0, "peak_rss_mb": 900.0, "bench": "b",
+            "steady_tokens_per_second": 100.0, "eval_latency_ms": 2.0, "peak_memory_mb": 90.0, "bench": "b",
             "run_dir": "r", "curve": []}
 
 
@@ -228,17 +229,62 @@ def test_time_budget_stops_training_and_counts_steps():
     assert budget.stopped and budget.steps_done == 1 and budget.elapsed >= 5.0
 
 
-def test_peak_memory_samples_rss_and_falls_back_to_getrusage(monkeypatch):
-    baseline = bench_callbacks._current_rss_bytes()
-    with PeakMemory(interval=0.01) as memory:
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-        block += 1
-    del block
-    assert memory.peak_bytes >= baseline + 48 * 2**20 and "statm" in memory.source
-    monkeypatch.setattr(bench_callbacks, "_current_rss_bytes", lambda: None)
+def test_peak_memory_is_each_runs_own_not_what_the_process_holds(monkeypatch):
+    """Two runs in one process: the second, smaller one reports its own peak, not the first one's memory that the
+    process still holds (the old figure, the process's RSS, included it), on every path PeakMemory has."""
+    def two_runs():
+        with PeakMemory(interval=0.01) as first:
+            kept = np.ones(192 * 2**20 // 8)  # 192 MiB, touched, still held during the second run
+        with PeakMemory(interval=0.01) as second:
+            block = np.ones(32 * 2**20 // 8)  # 32 MiB, touched
+            block += 1
+        del kept, block
+        return first, second
+
+    first, second = two_runs()
+    assert "VmHWM" in first.source  # the exact high-water mark, reset per run (permitted here)
+    assert first.peak_mb >= 180 and 28 <= second.peak_mb < 0.5 * first.peak_mb, (first.peak_mb, second.peak_mb)
+    assert second.start_bytes >= first.start_bytes + 180 * 2**20  # the process still held the first run's memory
+    assert second.record()["peak_memory_mb"] == second.peak_mb and second.record()["memory_source"] == second.source
+
+    monkeypatch.setattr(bench_callbacks, "_reset_rss_high_water_mark", lambda: False)  # no clear_refs: sampled
+    first, second = two_runs()
+    assert "statm" in first.source and first.peak_mb >= 180 and 28 <= second.peak_mb < 0.5 * first.peak_mb
+
+    monkeypatch.setattr(bench_callbacks, "_current_rss_bytes", lambda: None)  # no /proc: the lifetime peak, said so
     with PeakMemory() as fallback:
         pass
-    assert fallback.peak_bytes >= 0.99 * memory.peak_bytes and "getrusage" in fallback.source
+    assert fallback.peak_bytes == bench_callbacks._lifetime_peak_rss_bytes() and "lifetime" in fallback.source
+
+
+class FakeDevice:
+    """A JAX GPU as PeakMemory sees it: `memory_stats()` of an allocator whose peak is never reset."""
+    platform, id = "gpu", 0
+
+    def __init__(self):
+        self.in_use = self.peak = 0
+
+    def allocate(self, size):
+        self.in_use += size
+        self.peak = max(self.peak, self.in_use)
+
+    def memory_stats(self):
+        return {"bytes_in_use": self.in_use, "peak_bytes_in_use": self.peak}
+
+
+def test_peak_memory_on_a_gpu_reads_the_device_allocator(monkeypatch):
+    device = FakeDevice()
+    monkeypatch.setattr(bench_callbacks, "_accelerator", lambda: device)
+    device.allocate(100)  # held before the runs: not theirs
+    with PeakMemory(interval=0.005) as first:
+        device.allocate(1000)
+        device.allocate(-1000)
+    assert first.peak_bytes == 1000 and "peak_bytes_in_use" in first.source
+    with PeakMemory(interval=0.005) as second:  # below the allocator's lifetime peak: sampled bytes_in_use
+        device.allocate(300)
+        time.sleep(0.1)
+        device.allocate(-300)
+    assert second.peak_bytes == 300 and "sampled" in second.source and "device gpu:0" in second.source
 
 
 # ----------------------------------------------------------------------------------- the bench
@@ -254,8 +300,9 @@ def test_bench_writes_results_csv_with_every_column(bench):
     for row in rows:
         if row["status"] == "ok":
             for key in ["metric", "parameters", "train_seconds", "train_tokens_per_second",
-                        "steady_tokens_per_second", "eval_latency_ms", "peak_rss_mb", "steps", "epochs"]:
-                assert float(row[key]) > 0 or key == "metric", key
+                        "steady_tokens_per_second", "eval_latency_ms", "peak_memory_mb", "steps", "epochs"]:
+                assert float(row[key]) > 0 or key in ("metric", "peak_memory_mb"), key
+            assert float(row["peak_memory_mb"]) >= 0 and "RSS" in row["memory_source"]
             assert int(row["steps"]) == 4 and row["headline_metric"] in ("accuracy", "token_accuracy")
             assert float(row["metric"]) == float(row[f"test_{row['headline_metric']}"])
         else:
@@ -510,7 +557,9 @@ def test_learning_curve_values_for_lm_metrics():
 
 
 def test_params_and_time_budget_through_the_bench(tmp_path):
-    suite = tiny_suite(name="budget", cells=[Cell("negation_sentiment", task_options=SIZES)], archs=("cnn",),
+    # One step per compiled call, so the budget (checked after each call) stops the run after its first step.
+    suite = tiny_suite(name="budget", cells=[Cell("negation_sentiment", task_options=SIZES,
+                                                  settings={"steps_per_execution": 1})], archs=("cnn",),
                        params=3000, time_budget=1e-6)
     result = run_bench(suite, tmp_path / "c", log=lambda line: None)
     assert [o.status for o in result.outcomes] == ["ok"]

@@ -129,7 +129,8 @@ def test_a_bench_row_beside_a_neural_one(tmp_path, capsys):
     assert list(rows) == ["bow", "tfidf_lr"] and all(row["status"] == "ok" for row in rows.values())
     baseline = rows["tfidf_lr"]
     for column in ("metric", "validation_metric", "parameters", "train_seconds", "test_accuracy",
-                   "test_macro_f1", "validation_accuracy", "eval_latency_ms", "peak_rss_mb"):
+                   "test_macro_f1", "validation_accuracy", "eval_latency_ms", "peak_memory_mb",
+                   "memory_source"):
         assert baseline[column] != "", column
     assert float(baseline["metric"]) == float(baseline["test_accuracy"]) >= 0.98
     metric_names = [{k for k in json.loads((out / "negation_sentiment" / arch / "seed0" / "metrics.json").read_text())

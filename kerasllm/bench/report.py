@@ -187,7 +187,9 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
     lines += ["Metric: the task's headline metric on the test split, mean +- sample std over seeds (n). "
               "tokens/s: median training throughput per validation period after the first (which "
               "includes compilation). eval ms/batch: test-split evaluation time per batch. "
-              "peak RSS: the process's peak resident memory while the run trained (runtime included). "
+              "peak MB: the most memory the run used on top of what the process held when it began (device "
+              "memory on a JAX GPU, else host RSS; the runtime and earlier runs left out), measured as the line "
+              "under each table says (results.csv: memory_source). "
               "train tokens: real input tokens trained on. lr: the peak learning rate (in a learning-rate "
               "sweep, the one selected on validation; every rate is in the sweep table). "
               "A marker in brackets after a metric says it is not (yet) a result: the legend under each "
@@ -198,7 +200,7 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
         direction = "lower is better" if summaries[0].lower_is_better else "higher is better"
         lines += [f"## {task}: test {metric} ({direction})", "", budget_line(summaries), "",
                   "| rank | arch | test " + metric + " | n | validation | params | train s | tokens/s "
-                  "| eval ms/batch | peak RSS MB | steps | train tokens | lr |",
+                  "| eval ms/batch | peak MB | steps | train tokens | lr |",
                   "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         rank, previous = 0, None
         for position, s in enumerate(summaries, 1):
@@ -214,11 +216,14 @@ def markdown_tables(rows, title="Benchmark results", sources=()):
                 f"| {rank} | {s.arch} | {_number(mean)}{spread} | {len(s.values)} "
                 f"| {_number(mean_std(validation)[0]) if validation else '-'} | {_distinct(s, 'parameters')} "
                 f"| {_number(s.median('train_seconds'), 3)} | {_number(s.median('steady_tokens_per_second'), 3)} "
-                f"| {_number(s.median('eval_latency_ms'), 3)} | {_number(s.median('peak_rss_mb'), 4)} "
+                f"| {_number(s.median('eval_latency_ms'), 3)} | {_number(s.median('peak_memory_mb'), 4)} "
                 f"| {_distinct(s, 'steps')} | {_distinct(s, 'train_tokens')} | {_distinct(s, 'learning_rate')} |"
             )
         if any("validations" in r or "trivial_baseline" in r for s in summaries for r in s.rows):
             lines += ["", legend(summaries)]
+        memory_sources = sorted({r["memory_source"] for s in summaries for r in s.rows if r.get("memory_source")})
+        if memory_sources:
+            lines += ["", "peak MB: " + "; ".join(memory_sources) + "."]
         note = significance_note(summaries)
         if note:
             lines += ["", note]

@@ -60,8 +60,8 @@ COLUMNS = (
     "metric", "validation_metric", "still_improving", "validations", "best_validation_step", "recent_gain",
     "at_chance", "trivial_baseline", "parameters", "params_target", "hidden_dim", "num_layers",
     "learning_rate", "lr_selected", "train_seconds", "train_tokens_per_second", "steady_tokens_per_second",
-    "eval_latency_ms", "eval_batch_size", "peak_rss_mb", "budget", "epochs", "steps", "train_tokens",
-    "train_flops_per_token", "stopped_by_time_budget", "time_budget_seconds", "bench", "run_dir",
+    "eval_latency_ms", "eval_batch_size", "peak_memory_mb", "memory_source", "budget", "epochs", "steps",
+    "train_tokens", "train_flops_per_token", "stopped_by_time_budget", "time_budget_seconds", "bench", "run_dir",
 )
 
 
@@ -174,7 +174,9 @@ def read_run(path, label=None, bench=None):
         "budget": None if baseline or not config else budget_of(config, sidecar.get("time_budget_seconds")),
         "time_budget_seconds": sidecar.get("time_budget_seconds"),
         "stopped_by_time_budget": sidecar.get("stopped_by_time_budget", False),
-        "peak_rss_mb": sidecar.get("peak_rss_mb"), "eval_batch_size": config.get("batch_size"),
+        # the run's own peak (`PeakMemory`); a bench from before it kept the process's RSS, as peak_rss_mb
+        "peak_memory_mb": sidecar.get("peak_memory_mb", sidecar.get("peak_rss_mb")),
+        "memory_source": sidecar.get("memory_source"), "eval_batch_size": config.get("batch_size"),
         "bench": str(bench) if bench is not None else "", "run_dir": str(path),
     }
     history = state.get("history", [])

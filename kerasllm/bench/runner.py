@@ -185,7 +185,7 @@ class _Runner:
         write_json_atomic(run.path / SIDECAR, {
             "status": "ok", "task": run.label, "task_name": config.task, "arch": run.arch, "seed": run.seed,
             "headline_metric": metrics["headline_metric"], "parameters": metrics["parameters"], "steps": steps,
-            "peak_rss_mb": memory.peak_mb, "memory_source": memory.source, **fields,
+            **memory.record(), **fields,
         })
         self.write_hparams(run, config, metrics, steps=steps)
 

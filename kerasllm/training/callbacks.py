@@ -6,6 +6,7 @@ Example:
 
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -27,10 +28,15 @@ class Throughput(keras.callbacks.Callback):
         tokens_per_step: average number of non-pad input tokens in one training batch.
     """
 
+    # Its batch hook only stores an int, so Keras may run it off the training thread (`fit` waits for every
+    # batch hook before `on_epoch_end`): a synchronous batch hook makes Keras convert each step's logs.
+    async_safe = True
+
     def __init__(self, tokens_per_step):
         super().__init__()
         self.tokens_per_step = tokens_per_step
         self.train_seconds = 0.0
+        self.last_validation_seconds = None  # of the last epoch's validation
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -49,9 +55,23 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start - self._validation_seconds
         self.train_seconds += seconds
+        self.last_validation_seconds = self._validation_seconds
         if logs is not None:
             logs["epoch_seconds"] = seconds
             logs["tokens_per_second"] = self.tokens_per_step * self._steps / max(seconds, 1e-9)
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the end of an epoch whose training loss is NaN or infinite.
+
+    Keras' `TerminateOnNaN` checks every batch, and its batch hook makes `fit` wait for each step's logs; the
+    epoch's mean loss is NaN as soon as one batch's is, so checking it once per epoch stops the same runs.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
 
 
 def save_model_atomic(model, path):
@@ -65,6 +85,25 @@ def save_model_atomic(model, path):
     with deferred_interrupts():
         try:
             model.save(tmp)
+            kill_point(f"before-rename:{os.path.basename(path)}")
+            os.replace(tmp, path)
+        except BaseException as error:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(error, OSError) and not isinstance(error, KerasLLMError):
+                raise disk_write_error(path, error) from None
+            raise
+
+
+def copy_file_atomic(source, path):
+    """Copies `source` under a temporary name beside `path`, then renames it over `path` (as `save_model_atomic`
+    writes): a saved model copied is the same file, without serializing the model again."""
+    path = str(path)
+    root, extension = os.path.splitext(path)
+    tmp = root + ".tmp" + extension  # named as `save_model_atomic` names its own
+    with deferred_interrupts():
+        try:
+            shutil.copyfile(source, tmp)
             kill_point(f"before-rename:{os.path.basename(path)}")
             os.replace(tmp, path)
         except BaseException as error:
@@ -135,7 +174,7 @@ class Checkpointer(keras.callbacks.Callback):
             if self._improved(value):
                 self.best, self.best_epoch = float(value), epochs_done
                 self.best_checkpoint = f"best-epoch-{epochs_done}.keras"
-                save_model_atomic(self.model, self.run.checkpoint_dir / self.best_checkpoint)
+                copy_file_atomic(self.run.checkpoint_dir / last, self.run.checkpoint_dir / self.best_checkpoint)
             self.history.append({"epoch": epochs_done, **{k: float(v) for k, v in logs.items()}})
             write_json_atomic(self.run.state_path, self.state(epochs_done, last))
             for stale in self.run.checkpoint_dir.glob("*.keras"):

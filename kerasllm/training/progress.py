@@ -80,6 +80,10 @@ class StepProgress(keras.callbacks.Callback):
     Use it as a context manager (or call `close()`) so a bar is taken down even when `fit` raises.
     """
 
+    # The batch hook may run off the training thread (rich's Progress takes a lock; `fit` waits for every batch
+    # hook before `on_epoch_end`), so `fit` need not wait for each step's logs.
+    async_safe = True
+
     def __init__(self, metric=None, tokens_per_step=None, live=True, console=None, progress=None,
                  description="train", validation_lines=True):
         super().__init__()

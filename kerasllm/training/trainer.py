@@ -18,6 +18,7 @@ Example:
 ['test_accuracy', 'test_loss']
 """
 
+import functools
 import math
 
 import keras
@@ -33,10 +34,11 @@ from kerasllm.models.hub import hub_preset
 from kerasllm.models.recipes import with_recipe
 from kerasllm.tokenizers.base import Tokenizer, get_tokenizer
 from kerasllm.tokenizers.hub import HubTokenizer
-from kerasllm.training.callbacks import Checkpointer, Throughput, restore_seed_states, save_model_atomic
+from kerasllm.training.callbacks import Checkpointer, StopOnNaN, Throughput, copy_file_atomic, restore_seed_states
+from kerasllm.training.distribution import data_parallel
 from kerasllm.training.finished_run import evaluate_split, written_text
 from kerasllm.training.losses import SparseCrossEntropy
-from kerasllm.training.metrics import metrics_for
+from kerasllm.training.metrics import derived_metrics, metrics_for
 from kerasllm.training.model_files import load_run_model
 from kerasllm.training.initialize import start_weights
 from kerasllm.training.optimizers import OPTIMIZERS, Grouped, build_optimizer, group_rates_of, parameter_groups
@@ -81,6 +83,18 @@ def fit_tokenizers(config, task):
     return fit_tokenizer(config, task), None
 
 
+def _distributed(method):
+    """Runs a Trainer method inside the scope of the run's distribution (`kerasllm.training.distribution`), so
+    that the model's weights, its optimizer and its batches are placed on every device of a data-parallel run."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.distribution.scope():
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Trainer:
     """Trains and evaluates one (task, architecture, seed) cell.
 
@@ -97,6 +111,7 @@ class Trainer:
         # The architecture's recipe for this kind of task fills the optimizer settings the config leaves open.
         self.config = c = with_recipe(config, self.info.kind)
         OPTIMIZERS.get(c.optimizer)  # an unknown name fails here, before anything is written
+        self.distribution = data_parallel(c.distribution, c.batch_size, c.jit_compile)  # see _distributed
         self.max_length = max_length_of(c, self.info)
         self._encoded = {}
         if c.init_from:
@@ -119,13 +134,16 @@ class Trainer:
         self._fresh_model = None
         if self._resume_state is None:
             keras.utils.set_random_seed(c.seed)  # initialization, then dropout and data order, follow the seed
-            self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size, self._source_vocabulary())
-            self.initialized = start_weights(self._fresh_model, c, self.tokenizer, self.task.train_texts())
+            with self.distribution.scope():  # the weights live on every device of a data-parallel run
+                self._fresh_model = build_model(c, self.info, self.tokenizer.vocabulary_size,
+                                                self._source_vocabulary())
+                self.initialized = start_weights(self._fresh_model, c, self.tokenizer, self.task.train_texts())
         else:  # resuming: what the first attempt started from is in its manifest
             self.initialized = read_json(self.run.manifest_path).get("initialized", {}) \
                 if self.run.manifest_path.exists() else {}
         # Built here, so that a bad lm_metric fails before the run directory is made.
-        self._metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
+        with self.distribution.scope():  # metric variables too are placed on every device
+            self._metrics = metrics_for(self.info.kind, self.info.num_classes, extra=c.lm_metric)
         if not self.run.resuming:
             self.run.create(c)
         if not self.run.tokenizer_path.exists():
@@ -150,19 +168,22 @@ class Trainer:
         return train.num_input_tokens / train.num_examples * self.config.batch_size
 
     # ---------------------------------------------------------------------------- model
+    @_distributed
     def compile(self, model, total_steps, steps_per_epoch=None):
         """Compiles the recipe's optimizer and schedule over `total_steps`. Keras runs `steps_per_execution`
-        steps per call, whole calls only, so it is cut to a divisor of `steps_per_epoch` (validation periods
-        then end where they should)."""
+        steps per call, whole calls only (validation too), so it is cut to the largest divisor of `steps_per_epoch`
+        and of `validation_batches` not above it (validation periods then end where they should). `jit_compile` compiles with XLA (on TensorFlow also on
+        a CPU, where Keras' "auto" would not; the other backends decide as Keras' "auto" does)."""
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
         optimizer = build_optimizer(c, schedule, group_rates_of(c, steps_per_epoch or total_steps))
         weighted = self.info.kind != "classification"
+        period, validation = steps_per_epoch or c.steps_per_execution, self._validation_steps()
         model.compile(
             optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing),
             metrics=None if weighted else self._metrics, weighted_metrics=self._metrics if weighted else None,
-            jit_compile="auto" if c.jit_compile else False,
-            steps_per_execution=math.gcd(c.steps_per_execution, steps_per_epoch or c.steps_per_execution),
+            jit_compile=(True if keras.backend.backend() == "tensorflow" else "auto") if c.jit_compile else False,
+            steps_per_execution=largest_divisor(math.gcd(period, validation or period), c.steps_per_execution),
         )
         _set_groups(model)
 
@@ -200,6 +221,7 @@ class Trainer:
         metric = MONITORED[self.info.metric]
         return "val_" + metric, ("min" if metric == "cross_entropy" else "max")
 
+    @_distributed
     def fit(self, callbacks=(), verbose=2, evaluate=EVALUATED_SPLITS):
         """Trains (or resumes) and returns the final metrics, also written to metrics.json.
 
@@ -239,7 +261,7 @@ class Trainer:
         scores_text = text_metrics_for(self.info.metric)
         callbacks = [
             throughput,
-            keras.callbacks.TerminateOnNaN(),
+            StopOnNaN(),
             *([TextScores(self.task.split("validation"), self.tokenizer, self.info.metric, self.run.path,
                           source_tokenizer=self.source_tokenizer)]
               if scores_text else []),
@@ -263,11 +285,23 @@ class Trainer:
                     "Lower learning_rate or clipnorm (or check the data); the last good checkpoint is kept."
                 )
         final_state = read_json(self.run.state_path)
-        self.model = self._load(self.run.checkpoint_dir / final_state["best_checkpoint"])
-        save_model_atomic(self.model, self.run.model_path)
-        metrics = {}
+        best = self.run.checkpoint_dir / final_state["best_checkpoint"]
+        # The model in memory is the best one when this call trained the epoch that was best: no reload (its
+        # compiled evaluation serves every split). model.keras is a copy of the best checkpoint's file.
+        in_memory = initial_epoch < final_state["epoch"] == final_state["best_epoch"]
+        if not in_memory:
+            self.model = self._load(best)
+        copy_file_atomic(best, self.run.model_path)
+        metrics, scored = {}, {}
+        if in_memory and self._validation_steps() is None and not scores_text:  # its last validation was the split's
+            logged = {name[len("val_"):]: values[-1] for name, values in history.history.items()
+                      if name.startswith("val_")}
+            scored["validation"] = {**derived_metrics(self.info.kind, logged, self._tokens_per_character()),
+                                    "seconds": throughput.last_validation_seconds}
         for split in (*evaluate, *(self.info.extra_test_splits if "test" in evaluate else ())):
-            for name, value in self.evaluate(split).items():
+            same = next((done for done in scored if self._same_split(done, split)), None)
+            scored[split] = scored[same] if same is not None else self.evaluate(split)  # test = validation: once
+            for name, value in scored[split].items():
                 metrics[f"{split}_{name}"] = value
         steps = final_state["epoch"] * steps_per_epoch
         metrics.update({
@@ -282,6 +316,7 @@ class Trainer:
         write_json_atomic(self.run.metrics_path, metrics)
         return metrics
 
+    @_distributed
     def evaluate(self, split="test"):
         """Metrics of the trained model on `split`, token-weighted for LM tasks."""
         if self.model is None:
@@ -289,6 +324,16 @@ class Trainer:
                                 "kerasllm.training.open_run(path).evaluate(split).")
         return evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size,
                               written_text(self._output_writer, self.task, split))  # BLEU, ROUGE...
+
+    def _tokens_per_character(self):
+        """Of the validation split, for bits per character (lm only), as `evaluate_split` counts them."""
+        encoded = self.encoded("validation")
+        return encoded.num_target_tokens / encoded.num_characters if self.info.kind == "lm" else None
+
+    def _same_split(self, split, other):
+        """Whether two splits hold the same text (Tiny Shakespeare's test is its validation text)."""
+        a, b = self.task.split(split), self.task.split(other)
+        return a is b or a == b
 
     def _output_writer(self):
         """The writer of the current model's outputs, one per model (its compiled decoder serves every split)."""
@@ -300,10 +345,21 @@ class Trainer:
     def _source_vocabulary(self):
         return None if self.source_tokenizer is None else self.source_tokenizer.vocabulary_size
 
+    @_distributed
     def _load(self, path):
         """Loads a checkpoint or model.keras of this run (safe_mode on) and checks it fits the run."""
         num_classes = self.info.num_classes if self.info.kind == "classification" else None
         return _set_groups(load_run_model(path, self.config, self.tokenizer.vocabulary_size, num_classes))
+
+
+def largest_divisor(n, at_most):
+    """The largest divisor of `n` that is at most `at_most`.
+
+    Example:
+    >>> largest_divisor(200, 50), largest_divisor(2105, 50), largest_divisor(7, 50)
+    (50, 5, 7)
+    """
+    return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
 
 def _set_groups(model):
