@@ -832,11 +832,12 @@ def assert_typed_config(config):
 
 NAME = st.text(st.characters(exclude_categories=("Cs",), exclude_characters=":"), min_size=1, max_size=8)
 AT_LEAST_ONE = ["hidden_dim", "num_layers", "batch_size", "steps_per_execution", "max_length", "eval_every",
-                "early_stopping_patience"]
+                "early_stopping_patience", "validation_batches"]
 UNIT_INTERVAL = ["dropout", "label_smoothing", "warmup_ratio", "min_lr_ratio"]
 POSITIVE = ["learning_rate", "clipnorm"]
 BOOLEANS = ["tie_weights", "shared_vocabulary", "mixed_precision", "jit_compile"]
-STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric", "optimizer", "cross_attention"]
+STRINGS = ["data_dir", "tokenizer", "position", "pooling", "lm_metric", "optimizer", "cross_attention", "init_from",
+           "embeddings"]
 DICTS = ["tokenizer_options", "task_options", "arch_options"]
 BUDGETS = ("epochs", "steps", "tokens")  # a config takes one of them
 OPTION_KEY = st.text(st.sampled_from("xyz_"), min_size=1, max_size=3)  # never a plugin option (cell, block, ...)
@@ -847,6 +848,11 @@ VALID_VALUES = {
     **{name: st.floats(1e-9, 1e3) for name in POSITIVE},
     "weight_decay": st.floats(0, 10),
     "seq2seq_form": st.sampled_from(["encoder_decoder", "prefix_lm"]),
+    "objective": st.sampled_from(["lm", "mlm"]),
+    "distribution": st.just("data_parallel"),
+    "backbone_lr_scale": st.floats(1e-6, 1),
+    # Freezing needs init_from or embeddings (a cross-field rule): these draw the value valid on its own.
+    "freeze_embedding_epochs": st.just(0), "freeze_backbone_epochs": st.just(0), "freeze_embeddings": st.just(False),
     **{name: st.booleans() for name in BOOLEANS},
     **{name: NAME for name in STRINGS + ["task", "arch"]},
     **{name: st.dictionaries(OPTION_KEY, JSON_SCALARS.filter(lambda v: not isinstance(v, str) or ":" not in v),

@@ -36,6 +36,8 @@ LAZY_IMPORTS_ALLOWED = {
     "kerasllm.data.pipeline": {"tensorflow"},  # tf.data on the TensorFlow backend, numpy batches on the others
     "kerasllm.tokenizers.subword": {"tensorflow", "tensorflow_text"},  # WordPiece runs on tf-text ops
     "kerasllm.bench.plots": {"matplotlib", "matplotlib.backends.backend_agg", "matplotlib.figure"},  # plots only
+    "kerasllm.training.distribution": {"tensorflow", "jax"},  # the engine of the backend in use (MirroredStrategy, jax.process_count)
+    "kerasllm.bench.callbacks": {"jax"},  # a GPU's own allocator peak, on the JAX backend only
 }
 
 
