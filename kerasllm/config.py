@@ -205,6 +205,15 @@ class TrainConfig:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def with_defaults(cls, saved):
+        """A saved config.json (a dict) with each field it lacks, written before the field existed, at its default
+        (a required field it lacks stays missing)."""
+        defaults = {field.name: field.default_factory() if field.default_factory is not dataclasses.MISSING
+                    else field.default for field in dataclasses.fields(cls)}
+        return {**{key: value for key, value in defaults.items()
+                   if key not in saved and value is not dataclasses.MISSING}, **saved}
+
     def changes_from(self, saved):
         """The fields in which a saved config.json (a dict) differs from this config. A field the file lacks,
         because it was written before the field existed, counts as that field's default, so adding a setting
@@ -215,10 +224,7 @@ class TrainConfig:
         ...                                                            "steps_per_execution": 1})
         ['seed']
         """
-        current = self.to_dict()
-        defaults = {field.name: field.default_factory() if field.default_factory is not dataclasses.MISSING
-                    else field.default for field in dataclasses.fields(self)}
-        saved = {**{key: value for key, value in defaults.items() if key not in saved}, **saved}
+        current, saved = self.to_dict(), self.with_defaults(saved)
         return sorted(key for key in set(saved) | set(current)
                       if key not in SPEED_ONLY and saved.get(key) != current.get(key))
 

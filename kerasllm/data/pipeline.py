@@ -159,6 +159,12 @@ class EncodedSplit:
         return int(self.padding_mask.sum()) + sources
 
     @property
+    def tokens_per_character(self):
+        """Weighted target tokens per character of the text behind them, for bits per character (lm only: None
+        for the other layouts, which count no characters)."""
+        return self.num_target_tokens / self.num_characters if self.num_characters else None
+
+    @property
     def num_target_tokens(self):
         """Tokens the loss counts (for mlm, the real tokens masking chooses from: about 1/0.15 times more)."""
         return int(self.weights.sum()) if self.weights is not None else self.num_examples

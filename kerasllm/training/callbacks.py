@@ -75,35 +75,29 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 def save_model_atomic(model, path):
-    """Saves a `.keras` file under a temporary name, then renames it over `path`.
+    """Saves a `.keras` file under a temporary name, then renames it over `path` (`_replace_atomic`)."""
+    _replace_atomic(path, model.save)
+
+
+def copy_file_atomic(source, path):
+    """Copies `source` to `path` as `save_model_atomic` writes (`_replace_atomic`): a saved model copied is the same
+    file, without serializing the model again."""
+    _replace_atomic(path, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def _replace_atomic(path, write):
+    """Runs `write(tmp)` on a temporary name beside `path` (`model.tmp.keras` for `model.keras`), then renames it
+    over `path`.
 
     Ctrl-C waits until the file is complete; on a failed write (say, a full disk) the temporary file
     is removed and a `DiskWriteError` says what to do.
     """
     path = str(path)
-    tmp = path[: -len(".keras")] + ".tmp.keras"
-    with deferred_interrupts():
-        try:
-            model.save(tmp)
-            kill_point(f"before-rename:{os.path.basename(path)}")
-            os.replace(tmp, path)
-        except BaseException as error:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            if isinstance(error, OSError) and not isinstance(error, KerasLLMError):
-                raise disk_write_error(path, error) from None
-            raise
-
-
-def copy_file_atomic(source, path):
-    """Copies `source` under a temporary name beside `path`, then renames it over `path` (as `save_model_atomic`
-    writes): a saved model copied is the same file, without serializing the model again."""
-    path = str(path)
     root, extension = os.path.splitext(path)
-    tmp = root + ".tmp" + extension  # named as `save_model_atomic` names its own
+    tmp = root + ".tmp" + extension
     with deferred_interrupts():
         try:
-            shutil.copyfile(source, tmp)
+            write(tmp)
             kill_point(f"before-rename:{os.path.basename(path)}")
             os.replace(tmp, path)
         except BaseException as error:

@@ -46,8 +46,7 @@ def evaluate_split(model, encoded, kind, batch_size, written=None):
     start = time.perf_counter()
     values = model.evaluate(evaluation_dataset(encoded, batch_size), verbose=0, return_dict=True)
     seconds = time.perf_counter() - start
-    tokens_per_character = encoded.num_target_tokens / encoded.num_characters if kind == "lm" else None
-    metrics = {**derived_metrics(kind, values, tokens_per_character), "seconds": seconds}
+    metrics = {**derived_metrics(kind, values, encoded.tokens_per_character), "seconds": seconds}
     if written is not None:
         write, split, headline_metric = written
         metrics.update(score_outputs(write(split.texts), split, headline_metric))

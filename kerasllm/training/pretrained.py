@@ -27,8 +27,10 @@ from kerasllm.training.run_dir import RunDirectory, read_json
 SHAPING_SETTINGS = ("arch", "hidden_dim", "num_layers", "position", "arch_options")
 
 
-def _earlier_run(config):
-    """`(run directory, its config.json)` of `config.init_from`, checked to hold a usable model."""
+def check_init_from(config):
+    """`(run directory, its config.json with missing fields at their defaults)` of `config.init_from`, or a one-line
+    `ConfigError` unless it is a finished run this run can start from: the same architecture and sizes, and no other
+    tokenizer asked for."""
     run = RunDirectory(config.init_from)
     if not run.config_path.is_file() or not run.tokenizer_path.is_file():
         raise ConfigError(f"--init-from {run.path}: not a kerasllm run directory (no config.json and tokenizer.json). "
@@ -36,40 +38,32 @@ def _earlier_run(config):
     if not run.model_path.is_file():
         raise ConfigError(f"--init-from {run.path}: that run has not finished (no model.keras). Finish it by running "
                           "its command again, or point at a finished run.")
-    return run, read_json(run.config_path)
+    saved, mine = type(config).with_defaults(read_json(run.config_path)), config.to_dict()
+    differing = [name for name in SHAPING_SETTINGS if saved.get(name) != mine[name]]
+    if differing:
+        raise ConfigError(f"--init-from {run.path} has {_describe(saved, differing)}, but this run has "
+                          f"{_describe(mine, differing)}. Use the same architecture and sizes as the earlier run.")
+    for name in ("tokenizer", "tokenizer_options"):
+        if mine[name] and mine[name] != saved.get(name):
+            raise ConfigError(f"--init-from {run.path} reads text with {name}={saved.get(name)!r}, but this run asks "
+                              f"for {mine[name]!r}. Leave {name} unset: a fine-tuning run reuses the earlier run's "
+                              "tokenizer.")
+    return run, saved
 
 
 def _describe(values, names):
     return ", ".join(f"{name}={values.get(name)!r}" for name in names)
 
 
-def check_init_from(config):
-    """Raises a one-line `ConfigError` unless `config.init_from` is a finished run this run can start from:
-    the same architecture and sizes, and no other tokenizer asked for."""
-    run, saved = _earlier_run(config)
-    mine = config.to_dict()
-    saved = {name: saved.get(name, getattr(type(config), name, None) if name != "arch_options" else {})
-             for name in SHAPING_SETTINGS + ("tokenizer", "tokenizer_options")}
-    differing = [name for name in SHAPING_SETTINGS if saved[name] != mine[name]]
-    if differing:
-        raise ConfigError(f"--init-from {run.path} has {_describe(saved, differing)}, but this run has "
-                          f"{_describe(mine, differing)}. Use the same architecture and sizes as the earlier run.")
-    for name in ("tokenizer", "tokenizer_options"):
-        if mine[name] and mine[name] != saved[name]:
-            raise ConfigError(f"--init-from {run.path} reads text with {name}={saved[name]!r}, but this run asks for "
-                              f"{mine[name]!r}. Leave {name} unset: a fine-tuning run reuses the earlier run's tokenizer.")
-    return run
-
-
 def pretrained_tokenizer(config):
-    """The tokenizer of the run `config.init_from` names, which a run started from it reuses."""
-    return Tokenizer.load(check_init_from(config).tokenizer_path)
+    """The tokenizer of the run `config.init_from` names (checked by `check_init_from`), which a run started from
+    it reuses."""
+    return Tokenizer.load(RunDirectory(config.init_from).tokenizer_path)
 
 
 def copy_pretrained(model, config):
     """Copies the backbone weights of the run `config.init_from` into `model`'s backbone; returns a report."""
-    run = check_init_from(config)
-    saved = read_json(run.config_path)
+    run, saved = check_init_from(config)
     target = getattr(model, "backbone", None)
     if target is None:
         raise ConfigError(f"--init-from fills a model with one backbone; this run builds a {type(model).__name__}. "

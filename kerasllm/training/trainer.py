@@ -106,7 +106,8 @@ class Trainer:
 
     def __init__(self, config, run_dir=None, runs_root="runs"):
         config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-        self.task = objective_task(get_task(config.task, data_dir=config.data_dir, **config.task_options), config.objective)
+        task = get_task(config.task, data_dir=config.data_dir, **config.task_options)
+        self.task = objective_task(task, config.objective)  # the task itself, or its text as an lm / mlm task
         self.info = self.task.info
         # The architecture's recipe for this kind of task fills the optimizer settings the config leaves open.
         self.config = c = with_recipe(config, self.info.kind)
@@ -296,7 +297,8 @@ class Trainer:
         if in_memory and self._validation_steps() is None and not scores_text:  # its last validation was the split's
             logged = {name[len("val_"):]: values[-1] for name, values in history.history.items()
                       if name.startswith("val_")}
-            scored["validation"] = {**derived_metrics(self.info.kind, logged, self._tokens_per_character()),
+            scored["validation"] = {**derived_metrics(self.info.kind, logged,
+                                                                  self.encoded("validation").tokens_per_character),
                                     "seconds": throughput.last_validation_seconds}
         for split in (*evaluate, *(self.info.extra_test_splits if "test" in evaluate else ())):
             same = next((done for done in scored if self._same_split(done, split)), None)
@@ -324,11 +326,6 @@ class Trainer:
                                 "kerasllm.training.open_run(path).evaluate(split).")
         return evaluate_split(self.model, self.encoded(split), self.info.kind, self.config.batch_size,
                               written_text(self._output_writer, self.task, split))  # BLEU, ROUGE...
-
-    def _tokens_per_character(self):
-        """Of the validation split, for bits per character (lm only), as `evaluate_split` counts them."""
-        encoded = self.encoded("validation")
-        return encoded.num_target_tokens / encoded.num_characters if self.info.kind == "lm" else None
 
     def _same_split(self, split, other):
         """Whether two splits hold the same text (Tiny Shakespeare's test is its validation text)."""
