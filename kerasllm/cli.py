@@ -3,7 +3,7 @@
     kerasllm train --task negation_sentiment --arch lstm --epochs 3
     kerasllm evaluate RUN_DIR --split test
     kerasllm bench [SUITE] [--archs a,b] [--tasks t,u] [--params N] [--seeds K] [--tokens N]
-                   [--lr-sweep 3e-4,1e-3,3e-3] [--out DIR]
+                   [--lr-sweep 3e-4,1e-3,3e-3 [--sweep-seeds 1]] [--out DIR]
     kerasllm report OUT [OUT2 ...]
     kerasllm generate RUN_DIR --prompt TEXT [--sampler top_p --p 0.9 --seed 1] [--no-cache]
     kerasllm score RUN_DIR FILE
@@ -165,6 +165,9 @@ def _add_bench(subparsers):
     p.add_argument("--lr-sweep", type=_rates, metavar="A,B,C",
                    help="train every (task, arch) at each learning rate (x0.3,x1,x3: factors of each arch's recipe "
                         "rate), keep the best on validation, test only it")
+    p.add_argument("--sweep-seeds", type=_positive(int), metavar="K",
+                   help="with --lr-sweep: train seeds 0..K-1 at every rate, then the other --seeds at the "
+                        "selected rate only")
     p.add_argument("--time-budget", type=_positive(float), metavar="SECONDS",
                    help="stop every run after this much training wall clock (the step budget stays the "
                         "cap and the learning-rate schedule's length)")
@@ -475,7 +478,8 @@ def _bench(args):
 
     suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
                    seeds=args.seeds, epochs=args.epochs, steps=args.steps, tokens=args.tokens,
-                   time_budget=args.time_budget, data_dir=args.data_dir, lr_sweep=args.lr_sweep)
+                   time_budget=args.time_budget, data_dir=args.data_dir, lr_sweep=args.lr_sweep,
+                   sweep_seeds=args.sweep_seeds)
     if args.distribution:
         suite = suite.replace(settings={**suite.settings, "distribution": args.distribution})
     from kerasllm.bench.shards import parse_shard, shard_runs
@@ -487,16 +491,20 @@ def _bench(args):
     if args.dry_run:
         runs = plan(suite, out)
         runs = shard_runs(runs, suite, shard) if shard else runs
-        print(f"bench '{suite.name}': {len(runs)} runs into {out}"
+        first = [run for run in runs if not run.confirms]
+        confirming = list(dict.fromkeys((run.label, run.arch, run.seed) for run in runs if run.confirms))
+        print(f"bench '{suite.name}': {len(first) + len(confirming)} runs into {out}"
               + (f", sized to {suite.params:,} parameters" if suite.params else "")
               + (f", {suite.time_budget:g} s each" if suite.time_budget else "")
               + (f", learning rates {entries_text(suite.lr_sweep)}" if suite.lr_sweep else ""))
-        for run in runs:
+        for run in first:
             c = run.config
             budget = next((f"{flag}={getattr(c, flag)}" for flag in ("steps", "tokens", "epochs")
                            if getattr(c, flag) is not None), "epochs=default")
             print(f"{run.name:45s} {budget} learning_rate={c.learning_rate} hidden_dim={c.hidden_dim} "
                   f"num_layers={c.num_layers} task_options={json.dumps(c.task_options, sort_keys=True)}")
+        for label, arch, seed in confirming:
+            print(f"{label}/{arch}/lr<selected>/seed{seed}  after the sweep, at the rate it selects")
         return
     result = run_bench(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args), shard=shard)
     if result.failed and len(result.failed) == len(result.outcomes):

@@ -33,9 +33,10 @@ from kerasllm.training.model_files import ModelFileError, load_model
 from kerasllm.training.run_dir import CorruptFileError, DiskWriteError, read_json, write_json_atomic
 
 TRAIN = ["train", "--task", "negation_sentiment", "--arch", "gru"]
-TINY = ["--epochs", "1", "--hidden-dim", "8", "--num-layers", "1", "--batch-size", "16",
+TINY = ["--epochs", "1", "--hidden-dim", "8", "--num-layers", "1", "--batch-size", "16", "jit_compile=false",
         "task_options.num_train=64", "task_options.num_validation=32", "task_options.num_test=32"]
 TINY_CONFIG = {"task": "negation_sentiment", "epochs": 1, "hidden_dim": 8, "num_layers": 1, "batch_size": 16,
+               "jit_compile": False,
                "task_options": {"num_train": 64, "num_validation": 32, "num_test": 32}}
 SST2_HEADER = "sentence\tlabel\n"
 GOOD_TSV = SST2_HEADER + "a gem .\t1\na mess .\t0\n"

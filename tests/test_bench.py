@@ -43,7 +43,7 @@ from kerasllm.training import Trainer, open_run
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BROKEN = "bench_test_broken"
 SIZES = {"num_train": 64, "num_validation": 32, "num_test": 32}
-TINY = {"hidden_dim": 8, "num_layers": 1, "batch_size": 16, "steps": 4, "eval_every": 2}
+TINY = {"hidden_dim": 8, "num_layers": 1, "batch_size": 16, "steps": 4, "eval_every": 2, "jit_compile": False}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -16,7 +16,7 @@ QUIET = BenchLines(log=lambda line: None, keras_verbose=0)
 
 
 def suite(**changes):
-    return Suite(**{"name": "tiny", "archs": ("bow",), "settings": {"hidden_dim": 8, "num_layers": 1, "steps": 2},
+    return Suite(**{"name": "tiny", "archs": ("bow",), "settings": {"hidden_dim": 8, "num_layers": 1, "steps": 2, "jit_compile": False},
                     "cells": [Cell("mqar", task_options=TINY), Cell("negation_sentiment", task_options=TINY)],
                     **changes})
 

@@ -11,7 +11,7 @@ import pytest
 
 from kerasllm.bench import Cell, Sizer, Suite, collect_rows, plan, report, run_bench, select
 from kerasllm.bench.deferred_test import evaluate_selected
-from kerasllm.bench.lr_sweep import select_rates
+from kerasllm.bench.lr_sweep import rate_label, select_rates
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.runner import _Runner
 from kerasllm.cli import main
@@ -182,6 +182,52 @@ def test_selection_averages_seeds_in_the_metrics_direction_and_skips_failed_runs
     perplexity = [row(1e-3, 30.0, lower=True), row(3e-3, 20.0, lower=True), row(1e-2, 20.0, lower=True)]
     assert select_rates(perplexity) == {("t", "gru"): 3e-3}  # lower is better; a tie goes to the smaller rate
     assert select_rates([{**row(1e-3, 0.9), "lr_selected": None}]) == {}  # not a swept row
+
+
+def test_sweep_seeds_train_the_other_seeds_at_the_selected_rate_only(tmp_path):
+    suite = Suite(name="confirm", archs=("cnn",), settings={**TINY, "steps": 4, "eval_every": 2}, cells=[CELL],
+                  lr_sweep=RATES, seeds=3, sweep_seeds=1)
+    lines = []
+    result = run_bench(suite, tmp_path, display=quiet(lines))
+    rows = collect_rows(tmp_path)
+    best = select_rates([r for r in rows if r["seed"] == 0])[("negation_sentiment", "cnn")]
+    other = next(rate for rate in RATES if rate != best)
+    assert [o.name for o in result.outcomes] == ["negation_sentiment/cnn/lr1e-03/seed0",
+                                                 "negation_sentiment/cnn/lr3e-02/seed0",
+                                                 f"negation_sentiment/cnn/{rate_label(best)}/seed1",
+                                                 f"negation_sentiment/cnn/{rate_label(best)}/seed2"]
+    assert "bench 'confirm': 4 runs" in lines[0] and "2 of them at the selected rates" in lines[0]
+    assert any(line.startswith("[4/4]") for line in lines)
+    assert [(r["learning_rate"], r["seed"], r["lr_confirms"]) for r in rows] == sorted(
+        [(other, 0, False), (best, 0, False), (best, 1, True), (best, 2, True)])
+    for row in rows:  # the selected rate's three seeds are tested, the other rate's one seed is not
+        assert (row["metric"] is not None) == (row["learning_rate"] == best), row["run_dir"]
+
+    # the confirming seeds never change the choice: made to look far better at the other rate, they still
+    # count for nothing, and a later seed of the other rate would not train
+    confirming = [r for r in rows if r["lr_confirms"]]
+    assert select_rates([{**r, "validation_metric": -1.0} for r in confirming] + [r for r in rows if not r["lr_confirms"]]) \
+        == {("negation_sentiment", "cnn"): best}
+    again = run_bench(suite, tmp_path, display=quiet())
+    assert [o.status for o in again.outcomes] == ["reused"] * 4
+    sweep_table = (tmp_path / "results.md").read_text().split("## Learning-rate sweeps")[1]
+    assert "--sweep-seeds" in sweep_table and f"| cnn | {best:.4g} |" in sweep_table
+    assert sweep_table.count("| 1 | 1 |") == 2  # one seed per rate took part in the choice
+
+    with pytest.raises(ConfigError, match="sweep_seeds must be an integer from 1 to seeds"):
+        suite.replace(sweep_seeds=4)
+    with pytest.raises(ConfigError, match="add --lr-sweep"):
+        suite.replace(lr_sweep=())
+
+
+def test_dry_run_lists_the_confirming_seeds_once(capsys):
+    argv = ["bench", "--dry-run", "--archs", "gru", "--tasks", "negation_sentiment", "--lr-sweep", "1e-3,3e-3",
+            "--seeds", "3", "--sweep-seeds", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "4 runs" in out and out.count("lr<selected>") == 2
+    assert "negation_sentiment/gru/lr<selected>/seed2  after the sweep" in out
+    assert "lr1e-03/seed1" not in out
 
 
 def test_one_sizing_serves_every_rate_of_a_sweep(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from kerasllm.models import build_model
 from kerasllm.training import Trainer
 from kerasllm.training.optimizers import build_optimizer, group_rates_of, parameter_groups
 
-TINY = {"hidden_dim": 16, "num_layers": 1, "batch_size": 16, "dropout": 0.0, "steps": 4, "eval_every": 2,
+TINY = {"hidden_dim": 16, "num_layers": 1, "batch_size": 16, "dropout": 0.0, "steps": 4, "eval_every": 2, "jit_compile": False,
         "task_options": {"num_train": 96, "num_validation": 32, "num_test": 32}}
 
 

@@ -19,7 +19,8 @@ def ptb_run(shared_data, tmp_path_factory):
         (data_dir / "ptb" / name).write_text("".join(text[:lines]), encoding="utf-8")
     run_dir = tmp_path_factory.mktemp("runs") / "ptb-lstm"
     config = TrainConfig(task="ptb", arch="lstm", data_dir=str(data_dir), hidden_dim=32, num_layers=1,
-                         max_length=24, batch_size=16, steps=40, dropout=0.0, learning_rate=3e-3)
+                         max_length=24, batch_size=16, steps=40, dropout=0.0, learning_rate=3e-3,
+                         jit_compile=False)
     Trainer(config, run_dir=run_dir).fit()
     return run_dir, data_dir
 

@@ -26,7 +26,7 @@ EPOCHS = 3
 COMMAND = [
     sys.executable, "-m", "kerasllm", "train", "--task", "negation_sentiment", "--arch", "gru",
     "--epochs", str(EPOCHS), "--hidden-dim", "8", "--num-layers", "1", "--batch-size", "16", "--max-length", "16",
-    "learning_rate=0.01", "task_options.num_train=64", "task_options.num_validation=32",
+    "learning_rate=0.01", "jit_compile=false", "task_options.num_train=64", "task_options.num_validation=32",
     "task_options.num_test=32",
 ]
 COMPARED = ("validation_loss", "validation_accuracy", "test_loss", "test_accuracy")

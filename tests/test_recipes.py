@@ -116,7 +116,7 @@ def test_each_architecture_beats_the_unigram_perplexity_of_ptb_text_with_its_rec
     unigram = unigram_perplexity(ptb_slice / "ptb", VOCABULARY)
     trainer = Trainer({
         "task": "ptb", "arch": arch, "data_dir": str(ptb_slice), "hidden_dim": 32, "num_layers": 1,
-        "dropout": 0.0, "steps": 300, "eval_every": 100, "steps_per_execution": 50, "batch_size": 32,
+        "dropout": 0.0, "steps": 300, "eval_every": 100, "steps_per_execution": 50, "batch_size": 32, "jit_compile": False,
         "tokenizer_options": {"split": "whitespace", "lowercase": False, "max_vocab": VOCABULARY},
     }, run_dir=tmp_path / "run")
     assert trainer.tokenizer.vocabulary_size == VOCABULARY

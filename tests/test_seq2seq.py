@@ -97,8 +97,9 @@ def test_bad_encoder_decoder_pairs_are_refused():
         Seq2Seq(make(False, 16), make(True, 8))
 
 
+# XLA off: compiling costs these short runs more than it saves (the JAX line and test_trainer cover XLA).
 TOY = {"task": "toy_translation", "hidden_dim": 64, "num_layers": 1, "dropout": 0.0, "batch_size": 32,
-       "task_options": {"num_train": 2000, "num_validation": 100, "num_test": 100}}
+       "jit_compile": False, "task_options": {"num_train": 2000, "num_validation": 100, "num_test": 100}}
 # Steps (and settings) each family needs on the toy task, measured test BLEU: rnn 93.2 (at 400 steps), gru 96.5,
 # lstm 92.5, cnn 98.4, transformer 100.0 at 3e-3 (41.5 in 600 steps at its recipe's 1e-3, set for real data).
 TOY_RUNS = {"rnn": {"steps": 600}, "gru": {"steps": 600}, "lstm": {"steps": 800}, "cnn": {"steps": 300},

@@ -30,7 +30,7 @@ STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNIN
 def tiny_bench(out):
     """gru and cnn on two tiny tasks, one seed, 4 steps each."""
     suite = Suite(name="tiny", archs=ARCHS,
-                  settings={"hidden_dim": 8, "num_layers": 1, "batch_size": 16, "steps": 4, "eval_every": 2},
+                  settings={"hidden_dim": 8, "num_layers": 1, "batch_size": 16, "steps": 4, "eval_every": 2, "jit_compile": False},
                   cells=[Cell("negation_sentiment", task_options=SIZES),
                          Cell("mqar", name="mqar@pairs4", task_options={**SIZES, "num_pairs": 4, "num_queries": 2})])
     result = run_bench(suite, out, log=lambda line: None)

@@ -93,11 +93,14 @@ def select_rates(rows):
     """{(task, arch): selected rate} over the swept rows (those whose `lr_selected` is not None).
 
     A rate's score is the mean of `validation_metric` over its finished rows (status "ok"); the best
-    score in the metric's direction (`lower_is_better`) wins, a tie going to the smaller rate.
+    score in the metric's direction (`lower_is_better`) wins, a tie going to the smaller rate. Rows that
+    confirm the selected rate with more seeds (`lr_confirms`, see `Suite.sweep_seeds`) are left out, so
+    the seeds trained after the choice never change it.
     """
     values, signs = {}, {}
     for row in rows:
-        if row.get("lr_selected") is None or row["status"] != "ok" or row.get("validation_metric") is None:
+        if row.get("lr_selected") is None or row["status"] != "ok" or row.get("validation_metric") is None \
+                or row.get("lr_confirms"):
             continue
         key = (row["task"], row["arch"])
         values.setdefault(key, {}).setdefault(row["learning_rate"], []).append(float(row["validation_metric"]))

@@ -258,13 +258,18 @@ def sweep_tables(rows):
     for row in rows:
         rate = swept_rate(row)
         if rate is not None:
-            groups.setdefault(row["task"], {}).setdefault((row["arch"], rate), []).append(row)
+            group = groups.setdefault(row["task"], {}).setdefault((row["arch"], rate), [])
+            if not row.get("lr_confirms"):  # seeds trained after the choice are in the tables above only
+                group.append(row)
     if not groups:
         return []
     lines = ["## Learning-rate sweeps", "",
              "Each (task, arch) trained at every rate; the rate with the best mean validation headline metric "
              "over its finished seeds is selected (a tie goes to the smaller rate), and only its runs were "
              "evaluated on the test split, which the tables above report.", ""]
+    if any(row.get("lr_confirms") for row in rows):
+        lines += ["Only the first seeds trained at every rate (`--sweep-seeds`); the other seeds trained at the "
+                  "selected rate afterwards and count in the tables above, not in the choice below.", ""]
     for task, group in groups.items():
         metric = next(r["headline_metric"] for g in group.values() for r in g if r.get("headline_metric"))
         lines += [f"### {task}: validation {metric} per learning rate", "",

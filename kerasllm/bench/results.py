@@ -480,8 +480,17 @@ def collect_rows(root):
 
 
 def read_rows(root):
-    """`read_run` of every run directory of the bench folder `root`, labelled by its cell folder; no flags."""
-    return [read_run(p, label=_arch_folder(p).parent.name, bench=root) for p in run_directories(root)]
+    """`read_run` of every run directory of the bench folder `root`, labelled by its cell folder; no flags.
+
+    In a sweep whose suite trains fewer seeds at every rate (`Suite.sweep_seeds`), a row of a later seed has
+    `lr_confirms` True: it confirms the selected rate and takes no part in choosing it."""
+    suite = (_read(pathlib.Path(root) / MANIFEST) or {}).get("suite_definition") or {}
+    sweep_seeds = suite.get("sweep_seeds")
+    rows = [read_run(p, label=_arch_folder(p).parent.name, bench=root) for p in run_directories(root)]
+    for row in rows:
+        row["lr_confirms"] = (row["lr_selected"] is not None and sweep_seeds is not None
+                              and row["seed"] is not None and row["seed"] >= sweep_seeds)
+    return rows
 
 
 def swept_rate(row):

@@ -36,10 +36,10 @@ import keras
 from kerasllm.bench.callbacks import PeakMemory, TimeBudget
 from kerasllm.bench.deferred_test import evaluate_selected
 from kerasllm.bench.hparams import final_metrics, has_hparams, hparams_of, write_experiment, write_hparams
-from kerasllm.bench.lr_sweep import entries_text
+from kerasllm.bench.lr_sweep import entries_text, rate_label, select_rates
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.report import write_report
-from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows
+from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows, read_rows
 from kerasllm.bench.shards import shard_file_name, shard_runs
 from kerasllm.bench.sizing import Sizer
 from kerasllm.bench.suite import plan
@@ -273,6 +273,16 @@ class _Runner:
                           split=split)
 
 
+def confirmation_runs(runs, out):
+    """The planned runs that confirm a sweep's choice with more seeds (`PlannedRun.confirms`, see
+    `Suite.sweep_seeds`): those at the rate each (cell, architecture) selected on the finished runs in `out`."""
+    candidates = [run for run in runs if run.confirms]
+    if not candidates:
+        return []
+    chosen = {key: rate_label(rate) for key, rate in select_rates(read_rows(out)).items()}
+    return [run for run in candidates if chosen.get((run.label, run.arch)) == rate_label(run.rate)]
+
+
 def _sized_part(config):
     """A config dict without the settings that leave the size alone (`NOT_SIZED`)."""
     return {key: value for key, value in (config or {}).items() if key not in NOT_SIZED}
@@ -303,15 +313,20 @@ def run_bench(suite, out, log=print, command=None, display=None, shard=None):
     runs = plan(suite, out)
     if shard is not None:
         runs = shard_runs(runs, suite, shard)
-    _write_manifest(out, suite, runs, command, shard)
+    first = [run for run in runs if not run.confirms]  # the sweep's confirming seeds wait for its choice
+    pending = len({(run.label, run.arch, run.seed) for run in runs if run.confirms})
+    _write_manifest(out, suite, first, command, shard)
     runner = _Runner(suite, out, display)
-    display.log(f"bench '{suite.name}': {len(runs)} runs into {out}"
-                + (f" (shard {shard[0]} of {shard[1]})" if shard else ""))
+    display.log(f"bench '{suite.name}': {len(first) + pending} runs into {out}"
+                + (f" (shard {shard[0]} of {shard[1]})" if shard else "")
+                + (f", {pending} of them at the selected rates once the sweep has chosen" if pending else ""))
     outcomes, started, trained_seconds, trained = [], time.perf_counter(), 0.0, 0
-    with display:
-        display.bench_started(len(runs))
-        for index, run in enumerate(runs, 1):
-            prefix = f"[{index:{len(str(len(runs)))}d}/{len(runs)}] {run.name}"
+    total = len(first) + pending
+
+    def run_each(batch, later):
+        nonlocal trained_seconds, trained
+        for position, run in enumerate(batch):
+            prefix = f"[{len(outcomes) + 1:{len(str(total))}d}/{total}] {run.name}"
             if not (run.path / "metrics.json").is_file():
                 display.run_started(run.name, f"{prefix}: training ...")
             outcome = runner.run_one(run)
@@ -319,7 +334,7 @@ def run_bench(suite, out, log=print, command=None, display=None, shard=None):
             if outcome.status != "reused":
                 trained_seconds += outcome.seconds
                 trained += 1
-            remaining = sum(1 for r in runs[index:] if not (r.path / "metrics.json").is_file())
+            remaining = later + sum(1 for r in batch[position + 1:] if not (r.path / "metrics.json").is_file())
             eta = trained_seconds / trained * remaining if trained else 0.0
             if outcome.status == "failed":
                 what = f"FAILED: {outcome.error}"
@@ -330,6 +345,15 @@ def run_bench(suite, out, log=print, command=None, display=None, shard=None):
             display.run_finished(f"{prefix}: {what} | {outcome.seconds:.1f}s | elapsed "
                                  f"{_clock(time.perf_counter() - started)} | ETA {_clock(eta)}",
                                  eta if trained or not remaining else None)
+
+    with display:
+        display.bench_started(total)
+        run_each(first, later=pending)
+        confirming = confirmation_runs(runs, out)
+        if confirming:
+            display.log(f"learning-rate sweep: {len(confirming)} more seeds at the selected rates")
+        run_each(confirming, later=0)
+    runs = first + confirming
     if suite.lr_sweep:
         display.log(f"learning-rate sweep over {entries_text(suite.lr_sweep)}: evaluating "
                     "the selected rates on the test split")

@@ -141,6 +141,9 @@ class Suite:
             recipe rate ("x0.3", "x1", "x3"); the best on validation is kept per (cell, architecture) and only
             it is evaluated on test (`kerasllm.bench.lr_sweep`).
             Empty (the default): every run uses its `learning_rate` setting.
+        sweep_seeds: in a sweep, how many seeds (0 .. sweep_seeds-1) train at every rate; the selected
+            rate then trains the other seeds up to `seeds`, so a 3-seed table costs rates + 2 runs per
+            (cell, architecture), not rates x 3. None (the default): every rate trains every seed.
     """
 
     name: str
@@ -153,6 +156,7 @@ class Suite:
     params: Optional[int] = None
     time_budget: Optional[float] = None
     lr_sweep: tuple = ()
+    sweep_seeds: Optional[int] = None
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple(c if isinstance(c, Cell) else Cell.from_dict(c) for c in self.cells))
@@ -179,6 +183,12 @@ class Suite:
             _check_settings(f"arch_settings['{arch}']", settings)
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"seeds must be an integer >= 1, got {self.seeds!r}.")
+        if self.sweep_seeds is not None and (isinstance(self.sweep_seeds, bool) or not isinstance(self.sweep_seeds, int)
+                                             or not 1 <= self.sweep_seeds <= self.seeds):
+            raise ConfigError(f"sweep_seeds must be an integer from 1 to seeds ({self.seeds}), got {self.sweep_seeds!r}.")
+        if self.sweep_seeds is not None and not self.lr_sweep:
+            raise ConfigError("sweep_seeds (--sweep-seeds) sets how many seeds train at every rate of a learning-rate "
+                              "sweep; add --lr-sweep, or drop it.")
         if self.params is not None and (isinstance(self.params, bool) or not isinstance(self.params, int)
                                         or self.params < 1):
             raise ConfigError(f"params must be a positive integer, got {self.params!r}.")
@@ -235,7 +245,7 @@ def load_suite(name_or_path):
 
 
 def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, steps=None, tokens=None,
-           time_budget=None, data_dir=None, lr_sweep=None):
+           time_budget=None, data_dir=None, lr_sweep=None, sweep_seeds=None):
     """The suite with command-line choices applied (None keeps the suite's value).
 
     Args:
@@ -243,7 +253,7 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
             `file.py:Class`: a `Backbone`, or a cell / attention / block run inside rnn / transformer / cnn.
         tasks: cell names or task names to keep; a registered task the suite lacks becomes a new
             cell with the suite's shared settings.
-        params, seeds, time_budget, lr_sweep: replace the suite's values.
+        params, seeds, time_budget, lr_sweep, sweep_seeds: replace the suite's values.
         epochs, steps, tokens: replace every cell's training budget (and let eval_every default); give one.
         data_dir: parent folder of real datasets, for every run.
     """
@@ -287,13 +297,16 @@ def select(suite, archs=None, tasks=None, params=None, seeds=None, epochs=None, 
         changes["time_budget"] = time_budget
     if lr_sweep is not None:
         changes["lr_sweep"] = tuple(lr_sweep)
+    if sweep_seeds is not None:
+        changes["sweep_seeds"] = sweep_seeds
     return suite.replace(**changes)
 
 
 @dataclasses.dataclass(frozen=True)
 class PlannedRun:
     """One (cell, architecture, seed) of a bench, with its config and run directory; in a learning-rate
-    sweep, one (cell, architecture, rate, seed), with `rate` its learning rate (else None)."""
+    sweep, one (cell, architecture, rate, seed), with `rate` its learning rate (else None). A run that
+    `confirms` is a seed past `Suite.sweep_seeds`: it trains only if its rate is the one selected."""
 
     label: str
     arch: str
@@ -301,6 +314,7 @@ class PlannedRun:
     config: TrainConfig
     path: pathlib.Path
     rate: Optional[float] = None
+    confirms: bool = False
 
     @property
     def name(self):
@@ -357,7 +371,9 @@ def plan(suite, out):
     (tfidf_lr) only on cells of the task kinds it trains on (`plans_on`), and never swept.
 
     Without a sweep a run lives in `out/<cell>/<arch>/seed<k>/`; in a sweep, in
-    `out/<cell>/<arch>/lr<rate>/seed<k>/` (`kerasllm.bench.lr_sweep.rate_label`).
+    `out/<cell>/<arch>/lr<rate>/seed<k>/` (`kerasllm.bench.lr_sweep.rate_label`). With `Suite.sweep_seeds`,
+    the seeds from `sweep_seeds` on are planned at every rate with `confirms=True`: the runner trains those of
+    the selected rate only.
     """
     out = pathlib.Path(out)
     runs = []
@@ -377,7 +393,8 @@ def plan(suite, out):
                     config = swept if seed == 0 else swept.replace(seed=seed)
                     if cell.init_from_cell is not None:
                         config = config.replace(init_from=str(out.absolute() / cell.init_from_cell / label / f"seed{seed}"))
-                    runs.append(PlannedRun(cell.label, label, seed, config, folder / f"seed{seed}", rate))
+                    confirms = rate is not None and suite.sweep_seeds is not None and seed >= suite.sweep_seeds
+                    runs.append(PlannedRun(cell.label, label, seed, config, folder / f"seed{seed}", rate, confirms))
     return runs
 
 
