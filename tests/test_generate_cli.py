@@ -98,4 +98,4 @@ def test_generate_refuses_a_classification_run(tmp_path, capsys):
                          batch_size=8)
     Trainer(config, run_dir=run_dir).fit()
     code, _, err = _run(capsys, "generate", run_dir, "--prompt", "not good")
-    assert code == 2 and "not a language model" in err
+    assert code == 2 and "not a language model" in err and "--objective lm" in err

@@ -271,6 +271,9 @@ def test_a_bench_puts_hub_rows_beside_the_others(tmp_path):
     assert not result.failed
     rows = {row["arch"]: row for row in collect_rows(tmp_path / "out")}
     assert rows["bow"]["params_target"] == 5_000 and rows["hub:preset"]["params_target"] is None
+    # the preset's sizes are its own: the table leaves the config's unused hidden_dim / num_layers out
+    assert rows["hub:preset"]["hidden_dim"] is None is rows["hub:preset"]["num_layers"]
+    assert rows["bow"]["hidden_dim"] > 0
     assert any("a keras-hub preset's sizes are fixed" in line for line in lines)
     run = open_run(rows["hub:preset"]["run_dir"])  # the preset's own tokenizer and fine-tuning recipe
     assert type(run.tokenizer) is HubTokenizer and run.config.learning_rate == 5e-5

@@ -232,6 +232,12 @@ def test_tiny_mlm_run_scores_masked_tokens(tmp_path):
     # its baseline in a bench report is the unigram perplexity of the test text
     baseline = trivial_baseline(run.task, run.tokenizer, 16)
     assert baseline > 1.0
+    # generating from it is refused, saying why and what to train instead
+    from kerasllm.errors import RunDirectoryError
+    from kerasllm.generation.runs import language_model_run
+
+    with pytest.raises(RunDirectoryError, match="objective mlm: it fills in masked tokens.*--objective lm"):
+        language_model_run(run, tmp_path / "run")
 
 
 def write_sst2(root):

@@ -44,6 +44,7 @@ from kerasllm.data.objectives import objective_info, objective_task
 from kerasllm.data.pipeline import encode_split
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models import list_backbones
+from kerasllm.models.hub import hub_preset
 from kerasllm.tokenizers.base import Tokenizer
 from kerasllm.training.baselines import BASELINES
 from kerasllm.training.metrics import LOWER_IS_BETTER
@@ -153,6 +154,7 @@ def read_run(path, label=None, bench=None):
     # The bench's label first: a student's class (file.py:Class) runs as "rnn" + a cell but is its own row.
     arch = sidecar.get("arch") or config.get("arch") or arch_dir.name
     baseline = config.get("arch") in BASELINES  # tfidf_lr: no learning rate, no step budget
+    preset = hub_preset(config.get("arch") or "") is not None
     seed = config.get("seed", sidecar.get("seed"))
     if seed is None and path.name.startswith("seed") and path.name[4:].isdigit():
         seed = int(path.name[4:])
@@ -167,7 +169,9 @@ def read_run(path, label=None, bench=None):
         "task": label, "task_name": config.get("task") or sidecar.get("task_name"), "arch": arch,
         "seed": seed, "status": status, "error": error, "headline_metric": metric,
         "lower_is_better": metric in LOWER_IS_BETTER if metric else None,
-        "hidden_dim": config.get("hidden_dim"), "num_layers": config.get("num_layers"),
+        # a keras-hub preset has its own sizes; the config's hidden_dim and num_layers are unused defaults there
+        "hidden_dim": None if preset else config.get("hidden_dim"),
+        "num_layers": None if preset else config.get("num_layers"),
         "learning_rate": folder_rate or (None if baseline else config.get("learning_rate")),
         "lr_selected": None if folder_rate is None else False,  # set by `mark_selected` (needs every rate's row)
         "params_target": (sidecar.get("sizing") or {}).get("target"),

@@ -51,9 +51,12 @@ def language_model_run(run, path):
     """The `LanguageModelRun` of an opened run (`open_run(path)`); raises RunDirectoryError unless it holds a
     language model."""
     if not isinstance(run.model, CausalLM):
+        masked = run.config.objective == "mlm"
         raise RunDirectoryError(
-            f"{path} holds a {type(run.model).__name__} (task '{run.config.task}'), not a language model. "
-            "Generate and score with a run of a language-modelling task, e.g. tiny_shakespeare."
+            f"{path} holds a {type(run.model).__name__} (task '{run.config.task}'"
+            + (", objective mlm: it fills in masked tokens and cannot continue text" if masked else "")
+            + "), not a language model. Generate and score with a run of a language-modelling task, e.g. "
+            f"tiny_shakespeare, or train one on this task's text with --objective lm."
         )
     return LanguageModelRun(run.model, run.tokenizer, run.config)
 
