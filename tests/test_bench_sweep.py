@@ -11,7 +11,7 @@ import pytest
 
 from kerasllm.bench import Cell, Sizer, Suite, collect_rows, plan, report, run_bench, select
 from kerasllm.bench.deferred_test import evaluate_selected
-from kerasllm.bench.lr_sweep import rate_label, select_rates
+from kerasllm.bench.lr_sweep import mark_selected as mark_selected_rows, rate_label, select_rates
 from kerasllm.bench.progress import BenchLines
 from kerasllm.bench.runner import _Runner
 from kerasllm.cli import main
@@ -228,6 +228,23 @@ def test_dry_run_lists_the_confirming_seeds_once(capsys):
     assert "4 runs" in out and out.count("lr<selected>") == 2
     assert "negation_sentiment/gru/lr<selected>/seed2  after the sweep" in out
     assert "lr1e-03/seed1" not in out
+
+
+def test_the_sweep_table_marks_a_choice_at_the_edge_of_the_swept_rates():
+    from kerasllm.bench.report import sweep_tables
+
+    def row(arch, rate, value):
+        return {"task": "t", "arch": arch, "learning_rate": rate, "status": "ok", "validation_metric": value,
+                "headline_metric": "accuracy", "lower_is_better": False, "lr_selected": False, "seed": 0}
+
+    rows = mark_selected_rows([row("gru", 1e-3, 0.5), row("gru", 3e-3, 0.6), row("gru", 1e-2, 0.7),
+                               row("cnn", 1e-3, 0.5), row("cnn", 3e-3, 0.8), row("cnn", 1e-2, 0.7),
+                               row("bow", 1e-3, 0.9), row("bow", 3e-3, 0.6)])
+    text = "\n".join(sweep_tables(rows))
+    assert "| gru | 0.01 | 0.7 | 1 | 1 | **selected** (at the edge) |" in text  # the largest of three rates
+    assert "| cnn | 0.003 | 0.8 | 1 | 1 | **selected** |" in text  # inside the sweep
+    assert "| bow | 0.001 | 0.9 | 1 | 1 | **selected** |" in text  # two rates: every choice is an edge, no mark
+    assert "*at the edge*: the selected rate is the smallest or the largest" in text
 
 
 def test_one_sizing_serves_every_rate_of_a_sweep(tmp_path, monkeypatch):

@@ -274,14 +274,23 @@ def sweep_tables(rows):
         metric = next(r["headline_metric"] for g in group.values() for r in g if r.get("headline_metric"))
         lines += [f"### {task}: validation {metric} per learning rate", "",
                   "| arch | lr | validation " + metric + " | n | runs | selected |", "|---|---:|---:|---:|---:|---|"]
+        rates = {}
+        for arch, rate in group:
+            rates.setdefault(arch, []).append(rate)
+        edges = False
         for (arch, rate), members in group.items():
             values = [float(r["validation_metric"]) for r in members
                       if r["status"] == "ok" and r.get("validation_metric") is not None]
             mean, std = mean_std(values) if values else (None, None)
             spread = f" +- {_number(std, 2)}" if len(values) > 1 else ""
             selected = "**selected**" if any(r.get("lr_selected") for r in members) else ""
+            if selected and len(rates[arch]) >= 3 and rate in (min(rates[arch]), max(rates[arch])):
+                selected, edges = selected + " (at the edge)", True
             lines.append(f"| {arch} | {_number(rate)} | {_number(mean)}{spread} | {len(values)} | {len(members)} "
                          f"| {selected} |")
+        if edges:
+            lines += ["", "*at the edge*: the selected rate is the smallest or the largest swept for that "
+                      "architecture, so a rate beyond it may do better; widen the sweep that way before quoting it."]
         lines.append("")
     return lines
 
