@@ -474,6 +474,7 @@ def _bench_display(args):
 
 def _bench(args):
     from kerasllm.bench import default_bench_path, load_suite, plan, run_bench, select
+    from kerasllm.bench.suite import first_and_confirming
     from kerasllm.bench.lr_sweep import entries_text
 
     suite = select(load_suite(args.suite), archs=args.archs, tasks=args.tasks, params=args.params,
@@ -491,8 +492,7 @@ def _bench(args):
     if args.dry_run:
         runs = plan(suite, out)
         runs = shard_runs(runs, suite, shard) if shard else runs
-        first = [run for run in runs if not run.confirms]
-        confirming = list(dict.fromkeys((run.label, run.arch, run.seed) for run in runs if run.confirms))
+        first, confirming = first_and_confirming(runs)
         print(f"bench '{suite.name}': {len(first) + len(confirming)} runs into {out}"
               + (f", sized to {suite.params:,} parameters" if suite.params else "")
               + (f", {suite.time_budget:g} s each" if suite.time_budget else "")

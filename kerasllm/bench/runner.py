@@ -42,7 +42,7 @@ from kerasllm.bench.report import write_report
 from kerasllm.bench.results import MANIFEST, SIDECAR, collect_rows, read_rows
 from kerasllm.bench.shards import shard_file_name, shard_runs
 from kerasllm.bench.sizing import Sizer
-from kerasllm.bench.suite import plan
+from kerasllm.bench.suite import first_and_confirming, plan
 from kerasllm.bench.text_samples import write_text_samples
 from kerasllm.errors import RunDirectoryError
 from kerasllm.models.hub import hub_preset
@@ -99,7 +99,7 @@ def _write_manifest(out, suite, runs, command, shard=None):
     (shards write side by side; the first one to start also writes manifest.json, for the report's cell order)."""
     if shard is not None:
         if not (out / MANIFEST).is_file():
-            _write_manifest(out, suite, plan(suite, out), command)
+            _write_manifest(out, suite, first_and_confirming(plan(suite, out))[0], command)
         (out / SHARDS).mkdir(exist_ok=True)
         path = out / SHARDS / shard_file_name(shard)
     else:
@@ -313,8 +313,8 @@ def run_bench(suite, out, log=print, command=None, display=None, shard=None):
     runs = plan(suite, out)
     if shard is not None:
         runs = shard_runs(runs, suite, shard)
-    first = [run for run in runs if not run.confirms]  # the sweep's confirming seeds wait for its choice
-    pending = len({(run.label, run.arch, run.seed) for run in runs if run.confirms})
+    first, waiting = first_and_confirming(runs)  # the sweep's confirming seeds wait for its choice
+    pending = len(waiting)
     _write_manifest(out, suite, first, command, shard)
     runner = _Runner(suite, out, display)
     display.log(f"bench '{suite.name}': {len(first) + pending} runs into {out}"

@@ -398,6 +398,14 @@ def plan(suite, out):
     return runs
 
 
+def first_and_confirming(runs):
+    """The planned runs to train first, and the `(cell, arch, seed)`s that confirm a sweep's choice once it is
+    made (`PlannedRun.confirms`: one of them per seed trains, at the selected rate)."""
+    first = [run for run in runs if not run.confirms]
+    confirming = list(dict.fromkeys((run.label, run.arch, run.seed) for run in runs if run.confirms))
+    return first, confirming
+
+
 def _runs_on(arch, cell):
     """Whether `arch` runs on `cell`: the cell's own list of architectures allows it, and a baseline (tfidf_lr) runs
     only on cells of its task kinds that train the task itself from scratch (no objective, vectors or init)."""

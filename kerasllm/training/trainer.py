@@ -173,8 +173,9 @@ class Trainer:
     def compile(self, model, total_steps, steps_per_epoch=None):
         """Compiles the recipe's optimizer and schedule over `total_steps`. Keras runs `steps_per_execution`
         steps per call, whole calls only (validation too), so it is cut to the largest divisor of `steps_per_epoch`
-        and of `validation_batches` not above it (validation periods then end where they should). `jit_compile` compiles with XLA (on TensorFlow also on
-        a CPU, where Keras' "auto" would not; the other backends decide as Keras' "auto" does)."""
+        and of `validation_batches` not above it (validation periods then end where they should). `jit_compile`
+        compiles with XLA (on TensorFlow also on a CPU, where Keras' "auto" would not; the other backends decide
+        as Keras' "auto" does)."""
         c = self.config
         schedule = WarmupCosine(c.learning_rate, total_steps, round(c.warmup_ratio * total_steps), c.min_lr_ratio)
         optimizer = build_optimizer(c, schedule, group_rates_of(c, steps_per_epoch or total_steps))
@@ -297,9 +298,10 @@ class Trainer:
         if in_memory and self._validation_steps() is None and not scores_text:  # its last validation was the split's
             logged = {name[len("val_"):]: values[-1] for name, values in history.history.items()
                       if name.startswith("val_")}
-            scored["validation"] = {**derived_metrics(self.info.kind, logged,
-                                                                  self.encoded("validation").tokens_per_character),
-                                    "seconds": throughput.last_validation_seconds}
+            scored["validation"] = {
+                **derived_metrics(self.info.kind, logged, self.encoded("validation").tokens_per_character),
+                "seconds": throughput.last_validation_seconds,
+            }
         for split in (*evaluate, *(self.info.extra_test_splits if "test" in evaluate else ())):
             same = next((done for done in scored if self._same_split(done, split)), None)
             scored[split] = scored[same] if same is not None else self.evaluate(split)  # test = validation: once
