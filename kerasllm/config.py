@@ -27,6 +27,9 @@ from kerasllm.imports import is_import_path, refuse_untrusted
 SPEED_ONLY = ("steps_per_execution",)
 #: `arch_options` keys that may hold a user's layer as an import path (see kerasllm.models.plugins).
 PLUGIN_OPTIONS = ("cell", "attention", "block")
+#: The output layers of a language-model head, and the options of the adaptive one (`kerasllm.layers.AdaptiveSoftmax`).
+SOFTMAX_TYPES = ("full", "adaptive")
+ADAPTIVE_OPTIONS = ("cutoffs", "div_value")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,10 @@ class TrainConfig:
         hidden_dim, num_layers, dropout, position: shared backbone settings.
         arch_options: extra keyword arguments of the backbone (num_heads, kernel_size, ...).
         pooling, tie_weights: head settings (classifier pooling; tie LM input/output embeddings).
+        softmax, softmax_options: the output layer of a language-model head (lm, prefix_lm and mlm runs): "full"
+            (a softmax over the vocabulary) or "adaptive" (Grave et al.'s adaptive softmax for large word
+            vocabularies, `kerasllm.layers.AdaptiveSoftmax`; options `cutoffs`, a list of ids, default a tenth and
+            a half of the vocabulary, and `div_value`, default 4).
         seq2seq_form: how a seq2seq task is modelled: "encoder_decoder" or "prefix_lm" (decoder-only,
             `source <bos> target`); None takes the task's `TaskInfo.seq2seq_form`.
         shared_vocabulary: one tokenizer fitted on sources and targets (True), or, for an encoder-decoder, one
@@ -99,6 +106,8 @@ class TrainConfig:
     arch_options: dict = dataclasses.field(default_factory=dict)
     pooling: str = "mean"
     tie_weights: bool = True
+    softmax: str = "full"
+    softmax_options: dict = dataclasses.field(default_factory=dict)
     seq2seq_form: Optional[str] = None
     shared_vocabulary: bool = True
     cross_attention: Optional[str] = None
@@ -153,6 +162,12 @@ class TrainConfig:
             raise ConfigError(f"seq2seq_form must be encoder_decoder or prefix_lm, got '{self.seq2seq_form}'.")
         if self.distribution not in (None, "data_parallel"):
             raise ConfigError(f"distribution must be data_parallel (or left unset), got '{self.distribution}'.")
+        if self.softmax not in SOFTMAX_TYPES:
+            raise ConfigError(f"softmax must be one of {', '.join(SOFTMAX_TYPES)}, got '{self.softmax}'.")
+        if self.softmax_options:
+            if self.softmax != "adaptive":
+                raise ConfigError("softmax_options are the adaptive softmax's: add softmax=adaptive, or remove them.")
+            reject_unknown_keys(self.softmax_options, ADAPTIVE_OPTIONS, "adaptive softmax option")
         if self.objective not in (None, "lm", "mlm"):
             raise ConfigError(f"objective must be lm or mlm (or left unset), got '{self.objective}'.")
         for name in ("freeze_embedding_epochs", "freeze_backbone_epochs"):

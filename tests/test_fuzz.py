@@ -850,6 +850,8 @@ VALID_VALUES = {
     "seq2seq_form": st.sampled_from(["encoder_decoder", "prefix_lm"]),
     "objective": st.sampled_from(["lm", "mlm"]),
     "distribution": st.just("data_parallel"),
+    "softmax": st.sampled_from(["full", "adaptive"]),
+    "softmax_options": st.just({}),  # options need softmax=adaptive (a cross-field rule)
     "backbone_lr_scale": st.floats(1e-6, 1),
     # Freezing needs init_from or embeddings (a cross-field rule): these draw the value valid on its own.
     "freeze_embedding_epochs": st.just(0), "freeze_backbone_epochs": st.just(0), "freeze_embeddings": st.just(False),

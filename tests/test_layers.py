@@ -317,12 +317,13 @@ def test_layers_round_trip(make_layer, inputs, tmp_path):
 
 
 def test_kerasllm_layers_holds_only_what_the_backbones_run():
-    """What the backbones and heads run (the encoder-decoder's cross-attention included). The labs' from-scratch
+    """What the backbones and heads run (the encoder-decoder's cross-attention and an LM's adaptive softmax
+    included). The labs' from-scratch
     reference layers live in kerasllm.labs.reference (tests/test_teaching_layers.py);
     tests/test_layering.py checks that nothing here imports them."""
     import kerasllm.layers
 
     assert set(kerasllm.layers.__all__) == {
         "POSITION_TYPES", "MultiHeadSelfAttention", "ResidualConvBlock", "TextEmbedding", "TransformerBlock",
-        "MultiHeadCrossAttention", "CrossAttentionBlock"}
+        "MultiHeadCrossAttention", "CrossAttentionBlock", "AdaptiveSoftmax"}
     assert not hasattr(kerasllm.layers, "LSTMCell")  # Keras' name is no longer shadowed here

@@ -1,4 +1,5 @@
-"""Building blocks the backbones run: the embedding front end, attention, and the conv and Transformer blocks.
+"""Building blocks the backbones run: the embedding front end, attention, the conv and Transformer blocks, and the
+adaptive softmax an LM head may end with.
 
 The from-scratch reference layers of the labs (the RNN cells, scaled dot-product attention, the sinusoidal
 encoding, the causal conv block) are in `kerasllm.labs.reference`.
@@ -12,6 +13,7 @@ Example (the front end, then one Transformer block, as the `transformer` backbon
 (1, 4, 8)
 """
 
+from kerasllm.layers.adaptive_softmax import AdaptiveSoftmax
 from kerasllm.layers.attention import MultiHeadSelfAttention
 from kerasllm.layers.conv_block import ResidualConvBlock
 from kerasllm.layers.cross_attention import CrossAttentionBlock, MultiHeadCrossAttention
@@ -19,6 +21,7 @@ from kerasllm.layers.embedding import POSITION_TYPES, TextEmbedding
 from kerasllm.layers.transformer_block import TransformerBlock
 
 __all__ = [
+    "AdaptiveSoftmax",
     "POSITION_TYPES",
     "CrossAttentionBlock",
     "MultiHeadCrossAttention",

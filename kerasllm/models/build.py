@@ -19,6 +19,7 @@ import numpy as np
 
 from kerasllm.errors import ConfigError
 from kerasllm.imports import load_object
+from kerasllm.layers.adaptive_softmax import default_cutoffs
 from kerasllm.layers.plugged import plugged_config
 from kerasllm.models.backbone import construct_backbone
 from kerasllm.models.heads import CausalLM, MaskedLM, TextClassifier
@@ -36,6 +37,18 @@ def _cross_attention(config):
                           lambda cls: cls(num_heads=cross_heads(config.hidden_dim)))
 
 
+def _token_logits(head_class, backbone, config, dtype):
+    """A `CausalLM` or `MaskedLM` on `backbone` with the config's output layer: the full softmax, or for
+    `softmax=adaptive` an adaptive one with the config's `softmax_options` (cutoffs default to `default_cutoffs`
+    of the vocabulary, div_value to 4)."""
+    adaptive = {}
+    if config.softmax == "adaptive":
+        options = config.softmax_options
+        adaptive = {"adaptive_cutoffs": options.get("cutoffs") or default_cutoffs(backbone.vocab_size),
+                    "adaptive_div_value": options.get("div_value", 4.0)}
+    return head_class(backbone, tie_weights=config.tie_weights, dtype=dtype, **adaptive)
+
+
 #: Head name -> `build(make_backbone, config, task_info, dtype) -> keras.Model`, where `make_backbone(causal)`
 #: builds one backbone of the run's architecture (an encoder-decoder builds two: its decoder with
 #: `make_backbone(True, decoder=True)`, which leaves out the options only an encoder takes, such as bidirectional). A name is a task kind, or for
@@ -43,16 +56,16 @@ def _cross_attention(config):
 HEADS = Registry("head")
 HEADS.register("classification")(lambda make, config, info, dtype: TextClassifier(
     make(False), num_classes=info.num_classes, pooling=config.pooling, dtype=dtype))
-HEADS.register("lm")(lambda make, config, info, dtype: CausalLM(make(True), tie_weights=config.tie_weights,
-                                                                dtype=dtype))
+HEADS.register("lm")(lambda make, config, info, dtype: _token_logits(CausalLM, make(True), config, dtype))
 # Sequence to sequence as a decoder-only prefix LM: `source <bos> target`, scored on the target.
 HEADS.register("prefix_lm")(HEADS.get("lm"))
 # BERT's masked-token objective: a backbone that reads the whole window (a recurrent one must be bidirectional).
-HEADS.register("mlm")(lambda make, config, info, dtype: MaskedLM(make(False), tie_weights=config.tie_weights,
-                                                                 dtype=dtype))
+HEADS.register("mlm")(lambda make, config, info, dtype: _token_logits(MaskedLM, make(False), config, dtype))
 HEADS.register("encoder_decoder")(lambda make, config, info, dtype: Seq2Seq(
     make(False), make(True, decoder=True), num_heads=cross_heads(config.hidden_dim), tie_weights=config.tie_weights,
     cross_attention=_cross_attention(config), dtype=dtype))
+#: The heads that end in an output layer of their own (`TokenLogits`): they take `softmax=adaptive`.
+ADAPTIVE_HEADS = ("lm", "prefix_lm", "mlm")
 
 
 def separate_vocabularies(config, task_info):
@@ -100,7 +113,11 @@ def build_model(config, task_info, vocabulary_size, source_vocabulary_size=None)
         width = vector_width(config.embeddings)
         if width != config.hidden_dim:
             options["embedding_dim"] = width
-    build_head = HEADS.get(head_name(config, task_info))
+    head = head_name(config, task_info)
+    if config.softmax != "full" and head not in ADAPTIVE_HEADS:
+        raise ConfigError(f"softmax={config.softmax} is for language-model heads ({', '.join(ADAPTIVE_HEADS)}); this "
+                          f"run's head is {head}. Remove it.")
+    build_head = HEADS.get(head)
     dtype = "mixed_bfloat16" if config.mixed_precision else None
     max_length = max_length_of(config, task_info)
 

@@ -6,7 +6,8 @@
 N is the number of weights used once per token that are not embedding lookups: every trainable weight of
 the model except those of the backbone's `TextEmbedding` (token table, learned positions), plus, for a
 language model (causal or masked) with tied weights, the vocab_size x hidden_dim output projection, counted
-once as a matmul (the table is looked up on the way in and multiplied on the way out). Each use is a multiply and
+once as a matmul (the table is looked up on the way in and multiplied on the way out; a tied adaptive softmax
+multiplies by its shortlist's rows only, `TokenLogits.tied_output_weights`). Each use is a multiply and
 an add, so 2 FLOPs; biases and normalization scales are counted the same way, and so is a classifier's output
 layer, although it runs once per sequence rather than once per token (a small overcount). The second
 term is the work between activations, which only attention has: the Transformer adds
@@ -48,8 +49,8 @@ def forward_flops_per_token(model, context=None):
     context = backbone.max_length if context is None else context
     lookups = {id(weight) for weight in backbone.embedding.trainable_weights}
     used = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights if id(weight) not in lookups)
-    if isinstance(model, TokenLogits) and model.tie_weights:  # a CausalLM or MaskedLM
-        used += backbone.vocab_size * backbone.hidden_dim  # the tied output projection, a matmul
+    if isinstance(model, TokenLogits):  # a CausalLM or MaskedLM
+        used += model.tied_output_weights()  # the tied output projection, a matmul
     return 2 * used + backbone.attention_flops_per_token(context)
 
 

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kerasllm.errors import ConfigError
+from kerasllm.layers.adaptive_softmax import AdaptiveSoftmax
 from kerasllm.models.backbone import Backbone
 
 POOLING_MODES = ("mean", "max", "last", "first")
@@ -175,24 +176,43 @@ class TokenLogits(Head):
     the head has its own `Dense(vocab_size, use_bias=False)` (`lm_head`). The logits
     `(batch, seq, vocab_size)` are float32 even under mixed precision.
 
+    With `adaptive_cutoffs` the output is an adaptive softmax instead (`kerasllm.layers.AdaptiveSoftmax`, for
+    large word vocabularies): log-probabilities, which are logits too; `tie_weights` then ties its shortlist to the
+    embedding rows of the most frequent words.
+
     Override point: `logits(features)`.
     """
 
-    def __init__(self, backbone, tie_weights=True, **kwargs):
+    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=4.0, **kwargs):
         super().__init__(backbone, **kwargs)
         if not isinstance(tie_weights, bool):
             raise ConfigError(f"tie_weights must be True or False, got {tie_weights!r}.")
         self.tie_weights = tie_weights
+        self.adaptive_cutoffs = None if adaptive_cutoffs is None else list(adaptive_cutoffs)
+        self.adaptive_div_value = adaptive_div_value
 
     def build(self, inputs_shape):
         self._build_backbone(inputs_shape)
-        if self.tie_weights:
-            self.lm_head = None
-        else:
+        self.lm_head = self.adaptive_softmax = None
+        hidden_dim = self.backbone.hidden_dim
+        if self.adaptive_cutoffs is not None:
+            table_width = self.backbone.embedding.token_embedding.embeddings.shape[-1]
+            if self.tie_weights and table_width != hidden_dim:
+                raise ConfigError(
+                    f"An adaptive softmax ties its shortlist to the token embedding, but this embedding is "
+                    f"{table_width} wide and the features {hidden_dim}. Add "
+                    "tie_weights=false, or load word vectors as wide as hidden_dim."
+                )
+            self.adaptive_softmax = AdaptiveSoftmax(
+                self.backbone.vocab_size, self.adaptive_cutoffs, div_value=self.adaptive_div_value,
+                tie_shortlist=self.tie_weights, name="adaptive_softmax", dtype=self.dtype_policy,
+            )
+            self.adaptive_softmax.build((None, None, hidden_dim))
+        elif not self.tie_weights:
             self.lm_head = keras.layers.Dense(
                 self.backbone.vocab_size, use_bias=False, name="lm_head", dtype=self.dtype_policy
             )
-            self.lm_head.build((None, None, self.backbone.hidden_dim))
+            self.lm_head.build((None, None, hidden_dim))
 
     def call(self, inputs, padding_mask=None, training=None):
         token_ids, padding_mask = self._unpack(inputs, padding_mask)
@@ -201,15 +221,34 @@ class TokenLogits(Head):
 
     def logits(self, features):
         """Projects features `(..., hidden_dim)` to float32 vocabulary logits `(..., vocab_size)`."""
+        if self.adaptive_softmax is not None:
+            table = self.backbone.embedding.token_embedding.embeddings
+            shortlist = table[:self.adaptive_cutoffs[0]] if self.tie_weights else None
+            return self.adaptive_softmax(features, shortlist_embeddings=shortlist)
         if self.lm_head is None:
             logits = self.backbone.embedding.token_embedding(features, reverse=True)
         else:
             logits = self.lm_head(features)
         return ops.cast(logits, "float32")
 
+    @property
+    def outputs_log_probs(self):
+        """Whether the logits are log-probabilities already (an adaptive softmax's): a loss need not normalize them."""
+        return self.adaptive_cutoffs is not None
+
+    def tied_output_weights(self):
+        """How many token-embedding weights the output also multiplies by (counted as a matmul by
+        `kerasllm.models.flops`): the whole table when tied, the shortlist's rows for a tied adaptive softmax."""
+        if not self.tie_weights:
+            return 0
+        rows = self.backbone.vocab_size if self.adaptive_cutoffs is None else self.adaptive_cutoffs[0]
+        return rows * self.backbone.hidden_dim
+
     def get_config(self):
         config = super().get_config()
         config["tie_weights"] = self.tie_weights
+        if self.adaptive_cutoffs is not None:  # configs of full-softmax heads stay as they were
+            config.update({"adaptive_cutoffs": self.adaptive_cutoffs, "adaptive_div_value": self.adaptive_div_value})
         return config
 
 
@@ -228,6 +267,9 @@ class CausalLM(TokenLogits):
         backbone: a causal `kerasllm.models.Backbone`.
         tie_weights: bool. Reuse the token embedding as the output projection.
             Defaults to `True`.
+        adaptive_cutoffs: list of int or None. End an adaptive softmax's shortlist and clusters here
+            (`kerasllm.layers.AdaptiveSoftmax`; the vocabulary must be ranked by frequency); None: a full softmax.
+        adaptive_div_value: float. How much narrower each adaptive cluster is than the previous. Defaults to `4.0`.
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
 
     Example:
@@ -240,8 +282,9 @@ class CausalLM(TokenLogits):
     (1, 4, 50)
     """
 
-    def __init__(self, backbone, tie_weights=True, **kwargs):
-        super().__init__(backbone, tie_weights=tie_weights, **kwargs)
+    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=4.0, **kwargs):
+        super().__init__(backbone, tie_weights=tie_weights, adaptive_cutoffs=adaptive_cutoffs,
+                         adaptive_div_value=adaptive_div_value, **kwargs)
         if not backbone.causal:
             raise ConfigError(
                 f"CausalLM needs a causal backbone, but this {type(backbone).__name__} has "
@@ -273,6 +316,9 @@ class MaskedLM(TokenLogits):
     Args:
         backbone: a non-causal `kerasllm.models.Backbone` (a recurrent one with `bidirectional=True`).
         tie_weights: bool. Reuse the token embedding as the output projection. Defaults to `True`.
+        adaptive_cutoffs: list of int or None. End an adaptive softmax's shortlist and clusters here
+            (`kerasllm.layers.AdaptiveSoftmax`; the vocabulary must be ranked by frequency); None: a full softmax.
+        adaptive_div_value: float. How much narrower each adaptive cluster is than the previous. Defaults to `4.0`.
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
 
     Example:
@@ -285,8 +331,9 @@ class MaskedLM(TokenLogits):
     (1, 4, 50)
     """
 
-    def __init__(self, backbone, tie_weights=True, **kwargs):
-        super().__init__(backbone, tie_weights=tie_weights, **kwargs)
+    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=4.0, **kwargs):
+        super().__init__(backbone, tie_weights=tie_weights, adaptive_cutoffs=adaptive_cutoffs,
+                         adaptive_div_value=adaptive_div_value, **kwargs)
         name = type(backbone).__name__
         if backbone.causal:
             raise ConfigError(
