@@ -9,7 +9,7 @@ batches; kerasllm's `validation_loss` covers the whole validation split (both ar
 checked here). Prints both losses, the medians and the ratio kerasllm / nanoGPT, and kerasllm's time outside
 training (wall time minus `train_seconds` in metrics.json).
 
-    python benchmarks/peer_nanogpt.py [--repeats 3] [--set steps_per_execution=50 --set eval_every=2000 ...]
+    python benchmarks/peer_nanogpt.py [--repeats 3] [--set steps_per_execution=50 --set eval_every=200 ...]
         [--data-dir ../shared/data] [--torch-python ~/peers/torchenv/bin/python] [--no-nanogpt]
 
 Without a torch venv (create one as ../shared/peers/README.md says) only the kerasllm side runs.
@@ -39,7 +39,10 @@ NANOGPT_FLAGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=
 #: weight decay 0.1, grad_clip 1.0).
 KERASLLM_SETTINGS = ["hidden_dim=128", "num_layers=4", "arch_options.num_heads=4", "max_length=64", "batch_size=12",
                      "steps=2000", "dropout=0.0", "learning_rate=1e-3", "min_lr_ratio=0.1", "warmup_ratio=0.05",
-                     "weight_decay=0.1", "clipnorm=1.0"]
+                     "weight_decay=0.1", "clipnorm=1.0",
+                     # nanoGPT validates at the end only (eval_interval=2000), on 20 batches (eval_iters=20): so do
+                     # we, then score the whole validation split once at the end (its loss is the one reported).
+                     "eval_every=2000", "validation_batches=20"]
 
 
 def prepare_nanogpt(source, work, input_txt, python):
