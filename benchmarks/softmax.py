@@ -12,7 +12,7 @@ splits, the forward FLOPs per token, and the validation and test perplexity, the
 
 `--output-layer` times the output layer and its loss alone instead, forward and backward (one optimizer step of a
 model that is only `Dense(vocab_size)` or `AdaptiveSoftmax`, 2,048 positions of width 128, compiled), at PTB's and
-WikiText-2's vocabulary sizes, alternating the sides:
+WikiText-2's vocabulary sizes (full, then adaptive, at each size; the median of `--repeats` timings of 20 steps):
 
     python benchmarks/softmax.py --output-layer [--repeats 5]
 """
@@ -76,12 +76,10 @@ def output_layer_milliseconds(side, vocab_size, repeats, positions=2048, width=1
 
 def compare_output_layers(repeats):
     for vocab_size in (10003, 33278):  # PTB's ids, WikiText-2's
-        milliseconds = {}
-        for side in SIDES:
-            milliseconds[side] = output_layer_milliseconds(side, vocab_size, repeats)
-        print(f"vocabulary {vocab_size:,}: full {milliseconds['full']:.1f} ms, adaptive {milliseconds['adaptive']:.1f} "
-              f"ms per step of 2,048 positions (full / adaptive x{milliseconds['full'] / milliseconds['adaptive']:.2f})",
-              flush=True)
+        milliseconds = {side: output_layer_milliseconds(side, vocab_size, repeats) for side in SIDES}
+        full, adaptive = milliseconds["full"], milliseconds["adaptive"]
+        print(f"vocabulary {vocab_size:,}: full {full:.1f} ms, adaptive {adaptive:.1f} ms per step of 2,048 positions "
+              f"(full / adaptive x{full / adaptive:.2f})", flush=True)
 
 
 def main():

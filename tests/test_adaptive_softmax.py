@@ -49,8 +49,8 @@ def test_log_probabilities_are_those_of_the_paper_computed_by_hand():
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_the_head_gives_a_distribution_over_the_whole_vocabulary(tied):
-    lm = CausalLM(get_backbone("gru", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=1, causal=True), tie_weights=tied,
-                  adaptive_cutoffs=CUTOFFS)
+    backbone = get_backbone("gru", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=1, causal=True)
+    lm = CausalLM(backbone, tie_weights=tied, adaptive_cutoffs=CUTOFFS)
     log_probs = ops.convert_to_numpy(lm(np.array([[2, 7, 9, 40, 59]])))
     assert log_probs.shape == (1, 5, VOCAB) and log_probs.dtype == np.float32
     np.testing.assert_allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-5)
@@ -96,7 +96,8 @@ def test_bad_settings_are_refused_before_a_run_starts():
 
 def test_round_trips(tmp_path):
     assert_round_trips(AdaptiveSoftmax(VOCAB, CUTOFFS, div_value=2.0), tmp_path, inputs={"features": features()})
-    lm = CausalLM(get_backbone("lstm", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=1, causal=True), adaptive_cutoffs=CUTOFFS)
+    backbone = get_backbone("lstm", vocab_size=VOCAB, hidden_dim=HIDDEN, num_layers=1, causal=True)
+    lm = CausalLM(backbone, adaptive_cutoffs=CUTOFFS)
     ids = np.array([[2, 7, 9, 40, 59]])
     assert_round_trips(lm, tmp_path, inputs={"token_ids": ids, "padding_mask": ids != 0}, atol=1e-5)
 

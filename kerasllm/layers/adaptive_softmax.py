@@ -31,6 +31,10 @@ from keras import ops
 from kerasllm.errors import ConfigError
 
 
+#: How much narrower each cluster's projection is than the previous one's (Grave et al.'s 4).
+DEFAULT_DIV_VALUE = 4.0
+
+
 def default_cutoffs(vocab_size):
     """Cutoffs for a vocabulary with none given: a shortlist of the most frequent tenth, then the rest of the first
     half, then the second half (two tail clusters, as Grave et al. use for mid-sized vocabularies).
@@ -62,16 +66,17 @@ class AdaptiveSoftmax(keras.layers.Layer):
         shortlist_embeddings: with `tie_shortlist`, the `(cutoffs[0], hidden_dim)` embedding rows of the shortlist.
     """
 
-    def __init__(self, vocab_size, cutoffs, div_value=4.0, tie_shortlist=False, **kwargs):
+    def __init__(self, vocab_size, cutoffs, div_value=DEFAULT_DIV_VALUE, tie_shortlist=False, **kwargs):
         super().__init__(**kwargs)
         cutoffs = list(cutoffs) if isinstance(cutoffs, (list, tuple)) else cutoffs
         if (not isinstance(cutoffs, list) or not cutoffs
                 or any(isinstance(c, bool) or not isinstance(c, int) for c in cutoffs)
                 or sorted(set(cutoffs)) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= vocab_size):
+            shortlist_end, half = default_cutoffs(vocab_size)
             raise ConfigError(
                 f"Adaptive softmax cutoffs must be strictly increasing integers between 1 and vocab_size - 1 "
-                f"({vocab_size - 1}), got {cutoffs!r}. Use e.g. softmax_options.cutoffs=[{default_cutoffs(vocab_size)[0]},"
-                f"{default_cutoffs(vocab_size)[1]}], or leave them out for those."
+                f"({vocab_size - 1}), got {cutoffs!r}. Use e.g. softmax_options.cutoffs=[{shortlist_end},{half}], "
+                "or leave them out for those."
             )
         if isinstance(div_value, bool) or not isinstance(div_value, (int, float)) or div_value < 1:
             raise ConfigError(f"Adaptive softmax div_value must be a number >= 1, got {div_value!r}. Use e.g. 4.")
@@ -88,20 +93,17 @@ class AdaptiveSoftmax(keras.layers.Layer):
         hidden_dim = features_shape[-1]
         bounds = [*self.cutoffs, self.vocab_size]
 
-        def dense(units, name):
-            return keras.layers.Dense(units, use_bias=False, name=name, dtype=self.dtype_policy)
+        def dense(units, name, inputs_width=hidden_dim):
+            layer = keras.layers.Dense(units, use_bias=False, name=name, dtype=self.dtype_policy)
+            layer.build((None, inputs_width))
+            return layer
 
         self.shortlist = None if self.tie_shortlist else dense(self.cutoffs[0], "shortlist")
         self.cluster_logits = dense(len(self.cutoffs), "cluster_logits")
         self.projections, self.outputs = [], []
         for i, width in enumerate(self.cluster_widths(hidden_dim)):
             self.projections.append(dense(width, f"cluster{i + 1}_projection"))
-            self.outputs.append(dense(bounds[i + 1] - bounds[i], f"cluster{i + 1}_output"))
-        for layer in [self.shortlist, self.cluster_logits, *self.projections]:
-            if layer is not None:
-                layer.build((None, hidden_dim))
-        for layer, width in zip(self.outputs, self.cluster_widths(hidden_dim)):
-            layer.build((None, width))
+            self.outputs.append(dense(bounds[i + 1] - bounds[i], f"cluster{i + 1}_output", inputs_width=width))
 
     def call(self, features, shortlist_embeddings=None):
         if self.tie_shortlist:

@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasllm.errors import ConfigError
 from kerasllm.imports import load_object
-from kerasllm.layers.adaptive_softmax import default_cutoffs
+from kerasllm.layers.adaptive_softmax import DEFAULT_DIV_VALUE, default_cutoffs
 from kerasllm.layers.plugged import plugged_config
 from kerasllm.models.backbone import construct_backbone
 from kerasllm.models.heads import CausalLM, MaskedLM, TextClassifier
@@ -40,12 +40,12 @@ def _cross_attention(config):
 def _token_logits(head_class, backbone, config, dtype):
     """A `CausalLM` or `MaskedLM` on `backbone` with the config's output layer: the full softmax, or for
     `softmax=adaptive` an adaptive one with the config's `softmax_options` (cutoffs default to `default_cutoffs`
-    of the vocabulary, div_value to 4)."""
+    of the vocabulary, div_value to `DEFAULT_DIV_VALUE`)."""
     adaptive = {}
     if config.softmax == "adaptive":
         options = config.softmax_options
         adaptive = {"adaptive_cutoffs": options.get("cutoffs") or default_cutoffs(backbone.vocab_size),
-                    "adaptive_div_value": options.get("div_value", 4.0)}
+                    "adaptive_div_value": options.get("div_value", DEFAULT_DIV_VALUE)}
     return head_class(backbone, tie_weights=config.tie_weights, dtype=dtype, **adaptive)
 
 

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from kerasllm.errors import ConfigError
-from kerasllm.layers.adaptive_softmax import AdaptiveSoftmax
+from kerasllm.layers.adaptive_softmax import DEFAULT_DIV_VALUE, AdaptiveSoftmax
 from kerasllm.models.backbone import Backbone
 
 POOLING_MODES = ("mean", "max", "last", "first")
@@ -34,6 +34,10 @@ class Head(keras.Model):
                 "Build one with kerasllm.models.get_backbone(...)."
             )
         self.backbone = backbone
+
+    #: Whether the head's logits are log-probabilities already (an adaptive softmax's), which a loss need not
+    #: normalize again (`SparseCrossEntropy(log_probs=True)`).
+    outputs_log_probs = False
 
     def _token_ids(self, inputs):
         """The token ids (or their shape) from an input dict, or `inputs` itself."""
@@ -183,7 +187,8 @@ class TokenLogits(Head):
     Override point: `logits(features)`.
     """
 
-    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=4.0, **kwargs):
+    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=DEFAULT_DIV_VALUE,
+                 **kwargs):
         super().__init__(backbone, **kwargs)
         if not isinstance(tie_weights, bool):
             raise ConfigError(f"tie_weights must be True or False, got {tie_weights!r}.")
@@ -233,7 +238,6 @@ class TokenLogits(Head):
 
     @property
     def outputs_log_probs(self):
-        """Whether the logits are log-probabilities already (an adaptive softmax's): a loss need not normalize them."""
         return self.adaptive_cutoffs is not None
 
     def tied_output_weights(self):
@@ -282,7 +286,8 @@ class CausalLM(TokenLogits):
     (1, 4, 50)
     """
 
-    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=4.0, **kwargs):
+    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=DEFAULT_DIV_VALUE,
+                 **kwargs):
         super().__init__(backbone, tie_weights=tie_weights, adaptive_cutoffs=adaptive_cutoffs,
                          adaptive_div_value=adaptive_div_value, **kwargs)
         if not backbone.causal:
@@ -331,7 +336,8 @@ class MaskedLM(TokenLogits):
     (1, 4, 50)
     """
 
-    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=4.0, **kwargs):
+    def __init__(self, backbone, tie_weights=True, adaptive_cutoffs=None, adaptive_div_value=DEFAULT_DIV_VALUE,
+                 **kwargs):
         super().__init__(backbone, tie_weights=tie_weights, adaptive_cutoffs=adaptive_cutoffs,
                          adaptive_div_value=adaptive_div_value, **kwargs)
         name = type(backbone).__name__

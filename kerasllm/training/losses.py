@@ -20,7 +20,7 @@ class SparseCrossEntropy(keras.losses.Loss):
     Args:
         label_smoothing: eps in [0, 1). Defaults to 0.0.
         log_probs: bool. `y_pred` are log-probabilities already (an adaptive softmax's,
-            `TokenLogits.outputs_log_probs`), so they are not normalized again. Defaults to False.
+            `Head.outputs_log_probs`), so they are not normalized again. Defaults to False.
         reduction: Keras reduction. Defaults to "mean_with_sample_weight" so padded tokens
             (weight 0) do not dilute the mean.
     """

@@ -182,7 +182,7 @@ class Trainer:
         weighted = self.info.kind != "classification"
         period, validation = steps_per_epoch or c.steps_per_execution, self._validation_steps()
         model.compile(
-            optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing, getattr(model, "outputs_log_probs", False)),
+            optimizer=optimizer, loss=SparseCrossEntropy(c.label_smoothing, log_probs=model.outputs_log_probs),
             metrics=None if weighted else self._metrics, weighted_metrics=self._metrics if weighted else None,
             jit_compile=(True if keras.backend.backend() == "tensorflow" else "auto") if c.jit_compile else False,
             steps_per_execution=largest_divisor(math.gcd(period, validation or period), c.steps_per_execution),
