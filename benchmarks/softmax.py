@@ -75,7 +75,7 @@ def output_layer_milliseconds(side, vocab_size, repeats, positions=2048, width=1
 
 
 def compare_output_layers(repeats):
-    for vocab_size in (10003, 33278):  # PTB's ids, WikiText-2's
+    for vocab_size in (10003, 33278):  # about PTB's 10,002 ids, and WikiText-2's 33,278
         milliseconds = {side: output_layer_milliseconds(side, vocab_size, repeats) for side in SIDES}
         full, adaptive = milliseconds["full"], milliseconds["adaptive"]
         print(f"vocabulary {vocab_size:,}: full {full:.1f} ms, adaptive {adaptive:.1f} ms per step of 2,048 positions "

@@ -103,7 +103,7 @@ def test_round_trips(tmp_path):
 
 
 def test_a_ptb_language_model_trains_with_it(tmp_path, shared_data):
-    """A word LSTM on PTB with `softmax=adaptive` (default cutoffs a tenth and a half of its 10,003 ids): it learns,
+    """A word LSTM on PTB with `softmax=adaptive` (default cutoffs a tenth and a half of its 10,002 ids): it learns,
     its evaluated loss is the cross-entropy of its log-probabilities, and the run's model generates text."""
     trainer = Trainer({"task": "ptb", "arch": "lstm", "data_dir": str(shared_data), "steps": 60, "eval_every": 60,
                        "validation_batches": 5, "hidden_dim": 32, "num_layers": 1, "batch_size": 16, "max_length": 32,
@@ -111,7 +111,7 @@ def test_a_ptb_language_model_trains_with_it(tmp_path, shared_data):
     metrics = trainer.fit(verbose=0, evaluate=("validation",))
     assert trainer.model.loss.log_probs  # compiled not to normalize the log-probabilities again
     assert trainer.model.adaptive_cutoffs == default_cutoffs(trainer.tokenizer.vocabulary_size) == [1000, 5001]
-    assert metrics["validation_perplexity"] < 1000  # uniform over the vocabulary: 10,003; 689 measured
+    assert metrics["validation_perplexity"] < 1000  # uniform over the vocabulary: 10,002; 689 measured
     assert metrics["validation_perplexity"] == pytest.approx(math.exp(metrics["validation_loss"]), rel=1e-6)
     encoded = trainer.encoded("validation")
     rows = slice(0, 64)
