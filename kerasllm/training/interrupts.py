@@ -4,7 +4,9 @@
 when it ends, so a checkpoint, its state.json and the clean-up after them are always complete.
 Cluster schedulers preempt with SIGTERM: `terminate_as_interrupt()`, which the CLI wraps around
 `kerasllm train` and `kerasllm bench` (the library installs no handler on import), turns it into
-`Terminated`, a `KeyboardInterrupt`, so it stops a run exactly as Ctrl-C does.
+`Terminated`, a `KeyboardInterrupt`, so it stops a run exactly as Ctrl-C does. A signal whose exception
+lands inside a garbage-collector callback or a `__del__` (JAX has one that runs often), where Python prints
+"Exception ignored" and goes on, is sent again under `terminate_as_interrupt`, so no Ctrl-C or SIGTERM is lost.
 A SIGKILL cannot be held back: atomic writes (temporary file + rename) and the clean-up on resume
 (`RunDirectory.remove_leftovers`) cover it.
 
@@ -18,6 +20,7 @@ True
 import contextlib
 import os
 import signal
+import sys
 import threading
 
 # Test hook: tests/test_kill_resume.py sets this to a `kill_point` name ("before-rename:epoch-2.keras"),
@@ -41,20 +44,47 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
+#: How long after an interrupt was ignored it is sent again: long enough to be out of the gc callback or
+#: `__del__` that ignored it, short beside any grace period a scheduler gives after SIGTERM.
+RESEND_DELAY_SECONDS = 0.01
+
+
+def _resend_swallowed_interrupts(previous_hook):
+    """An `sys.unraisablehook` that sends a Ctrl-C or SIGTERM again when its exception was raised where Python
+    cannot propagate it (a gc callback, a `__del__`), so it is raised in the code that runs next."""
+
+    def hook(unraisable):
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            signum = signal.SIGTERM if issubclass(unraisable.exc_type, Terminated) else signal.SIGINT
+            # From another thread, a moment later: sent from here, the handler would run inside this hook,
+            # where its exception is ignored again.
+            resend = threading.Timer(RESEND_DELAY_SECONDS, os.kill, (os.getpid(), signum))
+            resend.daemon = True
+            resend.start()
+        else:
+            previous_hook(unraisable)
+
+    return hook
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt():
-    """Runs the block with SIGTERM raising `Terminated`, as Ctrl-C raises `KeyboardInterrupt`.
+    """Runs the block with SIGTERM raising `Terminated`, as Ctrl-C raises `KeyboardInterrupt`, and with an
+    interrupt that Python would ignore (raised inside a gc callback or a `__del__`) sent again.
 
-    For a program's entry point (the CLI), not for library code; the previous handler is back afterwards.
-    Outside the main thread (which alone receives signals) it changes nothing.
+    For a program's entry point (the CLI), not for library code; the previous handler and
+    `sys.unraisablehook` are back afterwards. Outside the main thread (which alone receives signals) it
+    changes nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _resend_swallowed_interrupts(sys.unraisablehook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
