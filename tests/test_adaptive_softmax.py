@@ -93,6 +93,14 @@ def test_bad_settings_are_refused_before_a_run_starts():
         build_model(TrainConfig(task="x", arch="gru", hidden_dim=8, num_layers=1, softmax="adaptive"),
                     Classification, 50)
 
+    class LanguageModelling:
+        kind, max_length = "lm", 8
+
+    # an empty list is a setting, not a request for the defaults
+    with pytest.raises(ConfigError, match=r"got \[\]\. Use e\.g\. softmax_options\.cutoffs=\[5,25\]"):
+        build_model(TrainConfig(task="x", arch="gru", hidden_dim=8, num_layers=1, softmax="adaptive",
+                                softmax_options={"cutoffs": []}), LanguageModelling, 50)
+
 
 def test_round_trips(tmp_path):
     assert_round_trips(AdaptiveSoftmax(VOCAB, CUTOFFS, div_value=2.0), tmp_path, inputs={"features": features()})

@@ -44,7 +44,7 @@ def _token_logits(head_class, backbone, config, dtype):
     adaptive = {}
     if config.softmax == "adaptive":
         options = config.softmax_options
-        adaptive = {"adaptive_cutoffs": options.get("cutoffs") or default_cutoffs(backbone.vocab_size),
+        adaptive = {"adaptive_cutoffs": options.get("cutoffs", default_cutoffs(backbone.vocab_size)),
                     "adaptive_div_value": options.get("div_value", DEFAULT_DIV_VALUE)}
     return head_class(backbone, tie_weights=config.tie_weights, dtype=dtype, **adaptive)
 
