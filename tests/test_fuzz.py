@@ -16,9 +16,9 @@ succeeds or raises `DataError` exactly when the text allows; every real-dataset 
 `read_json`, `TrainConfig.from_file` and `with_overrides`; the command line exits 0 or 2 with a
 one-line message, never a traceback, and does what a valid command line asks.
 
-Bugs that fuzzing found are pinned at the bottom as strict xfails; the strategies above steer clear of
-those inputs until the bugs are fixed (an xfail that starts passing fails the run: then drop it and
-widen the strategy).
+Bugs that fuzzing found are pinned at the bottom, each by the input that found it. One not yet fixed is a
+strict xfail there, and the strategies above steer clear of its inputs until it is (an xfail that starts
+passing fails the run: then drop the mark and widen the strategy).
 
 How many examples each test runs comes from the hypothesis profile that tests/conftest.py loads:
 few by default (`python -m pytest`), many in CI (`HYPOTHESIS_PROFILE=ci python -m pytest -m fuzz`).
@@ -142,8 +142,8 @@ def fit_outcome(kind, texts):
     if not any(texts):
         return "data_error"
     joined = "".join(texts)
-    if kind == "wordpiece":  # only the text before a NUL counts (a known bug, see the bottom)
-        if any(c.isascii() and c.isalnum() for text in texts for c in text.split("\x00")[0]):
+    if kind == "wordpiece":
+        if any(c.isascii() and c.isalnum() for c in joined):
             return "fit"
         if all(ord(c) <= 32 or c == "\x7f" for c in joined):  # ASCII whitespace and control characters
             return "data_error"
@@ -742,8 +742,8 @@ def test_files_fed_random_bytes_are_read_or_give_the_documented_error(content):
                 assert_typed_config(config)
 
 
-# Texts a tokenizer is fitted on before saving: no lone surrogates (known bug: they cannot be saved).
-SAVABLE_TEXTS = st.lists(st.text(UTF8_CHAR, max_size=12), max_size=4).map(lambda texts: texts + ["the fox é"])
+# Texts a tokenizer is fitted on before saving: any code point, lone surrogates included.
+SAVABLE_TEXTS = st.lists(st.text(ANY_CHAR, max_size=12), max_size=4).map(lambda texts: texts + ["the fox é"])
 
 
 def assert_saves_and_loads_back(tokenizer, texts):
@@ -1190,10 +1190,6 @@ def test_cli_list_commands_exit_0_and_list_the_registries():
 
 
 # --------------------------------------------------------------------------- known bugs, found by fuzzing
-def known_bug(reason):
-    return pytest.mark.xfail(strict=True, reason=f"known bug: {reason}")
-
-
 # Found by fuzzing, fixed: non-finite numbers and settings of the wrong type are ConfigErrors, not tracebacks.
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_a_non_finite_integer_setting_is_a_config_error(raw):
@@ -1215,10 +1211,9 @@ def test_a_str_setting_of_another_type_is_a_config_error(values):
         TrainConfig.from_dict(values)
 
 
-@known_bug("kerasllm/data/datasets/base.py read_bytes checks bytes.strip() (ASCII whitespace only): a PTB or "
-           "WikiText file of non-ASCII whitespace or separators is read as a split with no documents")
+# Found by fuzzing: a PTB or WikiText file of non-ASCII whitespace or separators was read as a split with no documents.
 @pytest.mark.parametrize("content", [b"\xc2\xa0\n", b"\x1c", b"\xe2\x80\xa8 \n\xe3\x80\x80"])
-def test_known_bug_a_corpus_with_no_documents_is_a_data_error(content):
+def test_a_corpus_with_no_documents_is_a_data_error(content):
     result = load_files("ptb", {name: content for name in PTB_FILES.values()})
     assert isinstance(result, DataError)
 
@@ -1235,9 +1230,9 @@ def test_imdb_skips_a_subfolder_among_the_reviews():  # found by fuzzing: it rai
     assert isinstance(result, (tuple, DataError)), result
 
 
-@known_bug("the wordpiece tokenizer (kerasllm/tokenizers/subword.py, through tf-text) drops everything after the "
-           "first NUL of a text, when fitting and when encoding: encode('\\x00the fox') == []")
-def test_known_bug_wordpiece_reads_the_text_after_a_nul(fitted):
+# Found by fuzzing: the wordpiece tokenizer (through tf-text) dropped everything after the first NUL of a text,
+# when fitting and when encoding: encode('\x00the fox') == [].
+def test_wordpiece_reads_the_text_after_a_nul(fitted):
     tokenizer = fitted["wordpiece"]
     assert tokenizer.encode("\x00the fox") == tokenizer.encode("the fox")
     assert get_tokenizer("wordpiece", vocabulary_size=80).fit(["\x00the fox"]).encode("fox")
@@ -1253,10 +1248,10 @@ def test_deeply_nested_json_is_a_documented_error(read, error):
     assert isinstance(result, error)
 
 
-@known_bug("kerasllm/tokenizers/base.py save writes UTF-8 with ensure_ascii=False: a char or word tokenizer "
-           "fitted on text with a lone surrogate (which they encode fine) raises UnicodeEncodeError")
+# Found by fuzzing: a char or word tokenizer fitted on text with a lone surrogate (which they encode fine) raised
+# UnicodeEncodeError when saved as UTF-8 JSON.
 @pytest.mark.parametrize("kind", ["char", "word"])
-def test_known_bug_a_tokenizer_fitted_on_a_lone_surrogate_saves(kind):
+def test_a_tokenizer_fitted_on_a_lone_surrogate_saves(kind):
     tokenizer = get_tokenizer(kind).fit(["a \ud800 b"])
     with tempfile.TemporaryDirectory() as root:
         path = pathlib.Path(root) / "tokenizer.json"

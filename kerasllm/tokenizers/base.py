@@ -107,12 +107,13 @@ class Tokenizer:
         return cls(**config)
 
     def save(self, path):
-        """Writes `{"name": ..., "config": ...}` as JSON, atomically."""
+        """Writes `{"name": ..., "config": ...}` as JSON, atomically; non-ASCII characters as \\u escapes, so a
+        vocabulary with a lone surrogate (which UTF-8 cannot encode) saves too."""
         payload = {"name": self.registered_name, "config": self.get_config()}
         tmp = f"{path}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(payload, f, ensure_ascii=False)
+                json.dump(payload, f)
             os.replace(tmp, path)
         except BaseException as error:
             if os.path.exists(tmp):

@@ -27,8 +27,10 @@ _DROPPED_ON_DECODE = frozenset((PAD_ID, BOS_ID, EOS_ID))
 _SURROGATE = regex.compile("[\ud800-\udfff]")
 
 
-def _utf8_safe(texts):
-    return [_SURROGATE.sub("\N{REPLACEMENT CHARACTER}", text) for text in texts]
+def _tf_text_safe(texts):
+    """`texts` as tf-text's WordPiece ops can read them whole: lone surrogates as U+FFFD, and NULs removed, as
+    BERT's own tokenizer removes them (tf-text stops reading a text at its first NUL)."""
+    return [_SURROGATE.sub("\N{REPLACEMENT CHARACTER}", text).replace("\x00", "") for text in texts]
 
 
 def _tensorflow_text():
@@ -230,7 +232,7 @@ class WordPieceTokenizer(Tokenizer):
         )
 
     def _fit(self, texts):
-        dataset = _tensorflow_text().data.Dataset.from_tensor_slices(_utf8_safe(texts)).batch(1024)
+        dataset = _tensorflow_text().data.Dataset.from_tensor_slices(_tf_text_safe(texts)).batch(1024)
         try:
             vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
                 dataset,
@@ -263,7 +265,7 @@ class WordPieceTokenizer(Tokenizer):
         if not texts:
             return []
         tf = _tensorflow_text()
-        return self._tokenize_batch(tf.constant(_utf8_safe(texts), dtype=tf.string)).to_list()
+        return self._tokenize_batch(tf.constant(_tf_text_safe(texts), dtype=tf.string)).to_list()
 
     def decode(self, ids):
         self._check_fitted()

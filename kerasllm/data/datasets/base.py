@@ -123,8 +123,12 @@ def read_lines(path, task_name):
 
 
 def read_line_documents(path, task_name):
-    """One document per non-blank line, surrounding whitespace stripped."""
-    return [line.strip() for line in read_lines(path, task_name) if line.strip()]
+    """One document per non-blank line, surrounding whitespace stripped; a DataError if there is none (a file
+    of Unicode spaces or separators only is not empty as bytes)."""
+    documents = [line.strip() for line in read_lines(path, task_name) if line.strip()]
+    if not documents:
+        raise DataError(f"{task_name}: {path} has only blank lines. Download the file again.")
+    return documents
 
 
 class LineDocumentsTask(RealTask):
