@@ -63,8 +63,9 @@ class TrainConfig:
             validation periods.
         eval_every: steps between validations when training by steps or tokens.
         validation_batches: validate on the first N batches of the validation split during training (the same N
-            each time, so validations compare); None uses all of it. The best checkpoint is chosen on these, and
-            the final metrics always score the whole split (nanoGPT's `eval_iters`).
+            each time, so validations compare); None uses all of it. A seq2seq run decodes (BLEU, ROUGE) the
+            same examples. The best checkpoint is chosen on these, and the final metrics always score the whole
+            split (nanoGPT's `eval_iters`).
         optimizer, learning_rate, weight_decay, warmup_ratio, min_lr_ratio, clipnorm: the training recipe
             (optimizer: adamw or sgd, see `kerasllm.training.optimizers`; linear warm-up, then cosine
             decay to `min_lr_ratio` of the peak; global gradient clipping). None takes the

@@ -146,6 +146,26 @@ def test_a_seq2seq_run_logs_bleu_and_example_outputs_to_tensorboard(cnn_run):
     assert len(examples) == 3 and text.startswith("**source:** s") and "**output:** t" in text
 
 
+def test_validation_batches_decode_only_those_batches_during_training_and_the_whole_split_at_the_end(
+        tmp_path, monkeypatch):
+    from kerasllm.training import text_scores
+
+    decoded, write_with = [], text_scores.output_writer
+
+    def recording_writer(*args, **kwargs):
+        write = write_with(*args, **kwargs)
+        return lambda sources: decoded.append(list(sources)) or write(sources)
+
+    monkeypatch.setattr(text_scores, "output_writer", recording_writer)
+    metrics = Trainer({**TOY, "arch": "bow", "steps": 4, "eval_every": 2, "validation_batches": 2},
+                      run_dir=tmp_path / "bow").fit(verbose=0)
+    validation = text_scores.first_examples(open_run(tmp_path / "bow").task.split("validation"), 64).texts
+    assert decoded == [validation, validation]  # 2 batches of 32, the same ones at both validations
+    assert metrics["validation_bleu_signature"].startswith("nrefs:1|") and "validation_bleu" in metrics
+    whole = open_run(tmp_path / "bow").evaluate("validation")
+    assert metrics["validation_bleu"] == pytest.approx(whole["bleu"])  # the end scores all 100 examples
+
+
 def test_a_finished_run_translates_from_python_and_the_cli(cnn_run, tmp_path, capsys):
     run_dir = cnn_run
     run = open_run(run_dir)

@@ -23,6 +23,7 @@ import pathlib
 import keras
 import numpy as np
 
+from kerasllm.data.base import Split
 from kerasllm.errors import ConfigError
 from kerasllm.registry import Registry
 from kerasllm.training.summaries import summary_writer
@@ -48,6 +49,13 @@ def score_outputs(outputs, split, headline_metric):
     return corpus_scores(outputs, split.all_references(), text_metrics_for(headline_metric))
 
 
+def first_examples(split, n):
+    """The `Split` of the first `n` examples of `split`, with their references."""
+    cut = lambda values: None if values is None else values[:n]  # noqa: E731
+    return Split(texts=split.texts[:n], labels=cut(split.labels), targets=cut(split.targets),
+                 references=cut(split.references))
+
+
 def as_markdown(source, reference, output):
     """One example for the Text tab: the source, the first reference, and what the model wrote."""
     escape = lambda text: text.replace("*", r"\*").replace("|", r"\|")  # noqa: E731
@@ -64,11 +72,14 @@ class TextScores(keras.callbacks.Callback):
         run_dir: the run directory, whose `validation/` gets the example outputs; None writes none.
         batch_size: sources decoded together.
         source_tokenizer: the source side's tokenizer, when the run keeps separate vocabularies.
+        num_examples: score the first N examples only (the ones the validation loss reads when the run
+            sets `validation_batches`), the same N each time; None scores the whole split.
     """
 
-    def __init__(self, split, tokenizer, headline_metric, run_dir=None, batch_size=64, source_tokenizer=None):
+    def __init__(self, split, tokenizer, headline_metric, run_dir=None, batch_size=64, source_tokenizer=None,
+                 num_examples=None):
         super().__init__()
-        self.split = split
+        self.split = split if num_examples is None else first_examples(split, num_examples)
         self.tokenizer = tokenizer
         self.headline_metric = headline_metric
         self.run_dir = None if run_dir is None else pathlib.Path(run_dir)

@@ -259,13 +259,15 @@ class Trainer:
         tokens_per_step = self.tokens_per_step
         throughput = Throughput(tokens_per_step)
         monitor, mode = self._monitor()
+        validation_steps = self._validation_steps()  # None: the whole split
         checkpointer = Checkpointer(self.run, monitor, mode, state, throughput)
         scores_text = text_metrics_for(self.info.metric)
         callbacks = [
             throughput,
             StopOnNaN(),
             *([TextScores(self.task.split("validation"), self.tokenizer, self.info.metric, self.run.path,
-                          source_tokenizer=self.source_tokenizer)]
+                          source_tokenizer=self.source_tokenizer,
+                          num_examples=validation_steps and validation_steps * c.batch_size)]
               if scores_text else []),
             checkpointer,
             StepScalars(self.run.path),  # after the checkpointer: a logged epoch is a saved one
@@ -277,7 +279,7 @@ class Trainer:
             history = self.model.fit(
                 dataset, steps_per_epoch=steps_per_epoch, epochs=epochs, initial_epoch=initial_epoch,
                 validation_data=evaluation_dataset(self.encoded("validation"), c.batch_size),
-                validation_steps=self._validation_steps(),
+                validation_steps=validation_steps,
                 callbacks=callbacks, verbose=verbose, shuffle=False,
             )
             losses = history.history.get("loss", [])
@@ -295,7 +297,7 @@ class Trainer:
             self.model = self._load(best)
         copy_file_atomic(best, self.run.model_path)
         metrics, scored = {}, {}
-        if in_memory and self._validation_steps() is None and not scores_text:  # its last validation was the split's
+        if in_memory and validation_steps is None and not scores_text:  # its last validation was the split's
             logged = {name[len("val_"):]: values[-1] for name, values in history.history.items()
                       if name.startswith("val_")}
             scored["validation"] = {
