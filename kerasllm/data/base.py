@@ -92,6 +92,16 @@ class Split:
         """Per example, the reference outputs it is scored against."""
         return self.references if self.references is not None else [[target] for target in self.targets]
 
+    def first(self, n):
+        """The split of its first `n` examples, every per-example field cut alike.
+
+        >>> Split(texts=["a", "b", "c"], targets=["A", "B", "C"]).first(2)
+        Split(texts=['a', 'b'], labels=None, targets=['A', 'B'], references=None)
+        """
+        return dataclasses.replace(self, **{field.name: getattr(self, field.name)[:n]
+                                            for field in dataclasses.fields(self)
+                                            if getattr(self, field.name) is not None})
+
     def __len__(self):
         return len(self.texts)
 

@@ -23,7 +23,6 @@ import pathlib
 import keras
 import numpy as np
 
-from kerasllm.data.base import Split
 from kerasllm.errors import ConfigError
 from kerasllm.registry import Registry
 from kerasllm.training.summaries import summary_writer
@@ -49,13 +48,6 @@ def score_outputs(outputs, split, headline_metric):
     return corpus_scores(outputs, split.all_references(), text_metrics_for(headline_metric))
 
 
-def first_examples(split, n):
-    """The `Split` of the first `n` examples of `split`, with their references."""
-    cut = lambda values: None if values is None else values[:n]  # noqa: E731
-    return Split(texts=split.texts[:n], labels=cut(split.labels), targets=cut(split.targets),
-                 references=cut(split.references))
-
-
 def as_markdown(source, reference, output):
     """One example for the Text tab: the source, the first reference, and what the model wrote."""
     escape = lambda text: text.replace("*", r"\*").replace("|", r"\|")  # noqa: E731
@@ -79,7 +71,7 @@ class TextScores(keras.callbacks.Callback):
     def __init__(self, split, tokenizer, headline_metric, run_dir=None, batch_size=64, source_tokenizer=None,
                  num_examples=None):
         super().__init__()
-        self.split = split if num_examples is None else first_examples(split, num_examples)
+        self.split = split if num_examples is None else split.first(num_examples)
         self.tokenizer = tokenizer
         self.headline_metric = headline_metric
         self.run_dir = None if run_dir is None else pathlib.Path(run_dir)
