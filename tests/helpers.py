@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 
-def _functional_wrapper(layer, inputs):
+def functional_wrapper(layer, inputs):
     symbolic = {
         key: keras.Input(shape=value.shape[1:], dtype=str(value.dtype), name=key)
         for key, value in inputs.items()
@@ -38,7 +38,7 @@ def assert_round_trips(obj, tmp_path, inputs=None, atol=1e-6):
         return restored
     assert isinstance(obj, keras.layers.Layer), "inputs are only for layers and models"
     # Models (heads) take the input dict; a bare layer is wrapped in a functional model.
-    model = obj if isinstance(obj, keras.Model) else _functional_wrapper(obj, inputs)
+    model = obj if isinstance(obj, keras.Model) else functional_wrapper(obj, inputs)
     expected = keras.ops.convert_to_numpy(model(inputs))
     path = str(tmp_path / "object.keras")
     model.save(path)

@@ -23,7 +23,7 @@ from kerasllm.models import (
     list_backbones,
     register_backbone,
 )
-from tests.helpers import assert_round_trips
+from tests.helpers import assert_round_trips, functional_wrapper
 
 VOCAB, HIDDEN, LAYERS, SEQ = 50, 16, 2, 12
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,6 +129,11 @@ def test_causality(case_id, name, kwargs):
         assert not np.allclose(out[i, :, t + 1 :], out[0, :, t + 1 :], atol=1e-5)  # not vacuous
 
 
+@pytest.mark.parametrize("case_id,name,kwargs", ROUND_TRIP_CASES, ids=[c[0] for c in ROUND_TRIP_CASES])
+def test_round_trip(case_id, name, kwargs, tmp_path):
+    assert_round_trips(build(name, dropout=0.1, **kwargs), tmp_path, inputs=round_trip_inputs())
+
+
 # Reads "[case_id, folder]" lines from stdin as the parent saves them, so its imports and
 # loads overlap with the parent's work; prints one JSON line of max |difference| (or errors).
 _FRESH_PROCESS_SCRIPT = textwrap.dedent(
@@ -153,59 +158,29 @@ _FRESH_PROCESS_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def fresh_process(tmp_path_factory):
-    """Round-trips every case in this process and loads each `.keras` file in one new process."""
-    root = tmp_path_factory.mktemp("fresh_process")
+def test_saved_backbones_load_in_a_fresh_process(tmp_path):
+    """Each round-trip case's `.keras` file loads in one new process, which has only imported kerasllm."""
     inputs = round_trip_inputs()
-    np.savez(root / "inputs.npz", **inputs)
-    errors = {}
-    with open(root / "stdout.txt", "w") as out, open(root / "stderr.txt", "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _FRESH_PROCESS_SCRIPT, str(root / "inputs.npz")],
-            cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=err,
-            text=True,
-        )
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    with open(tmp_path / "stdout.txt", "w") as out, open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _FRESH_PROCESS_SCRIPT, str(tmp_path / "inputs.npz")],
+                                cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True)
         try:
             for case_id, name, kwargs in ROUND_TRIP_CASES:
-                folder = root / case_id
+                folder = tmp_path / case_id
                 folder.mkdir()
-                try:
-                    backbone = build(name, dropout=0.1, **kwargs)
-                    loaded = assert_round_trips(backbone, folder, inputs=inputs)
-                    np.save(folder / "expected.npy", keras.ops.convert_to_numpy(loaded(inputs)))
-                except Exception as error:  # reported by that case's test
-                    errors[case_id] = error
-                    continue
+                model = functional_wrapper(build(name, dropout=0.1, **kwargs), inputs)
+                model.save(folder / "object.keras")
+                np.save(folder / "expected.npy", keras.ops.convert_to_numpy(model(inputs)))
                 proc.stdin.write(json.dumps([case_id, str(folder)]) + "\n")
                 proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # the fresh process died; its stderr is shown by the tests
         finally:
-            try:
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
+            proc.stdin.close()
             proc.wait(timeout=300)
-    lines = [l for l in (root / "stdout.txt").read_text().splitlines() if l.startswith("RESULTS ")]
-    results = json.loads(lines[-1][len("RESULTS ") :]) if lines else {}
-    return errors, results, (root / "stderr.txt").read_text()[-3000:]
-
-
-@pytest.mark.parametrize(
-    "case_id,name,kwargs", ROUND_TRIP_CASES, ids=[c[0] for c in ROUND_TRIP_CASES]
-)
-def test_round_trip_and_fresh_process_load(fresh_process, case_id, name, kwargs):
-    errors, results, stderr = fresh_process
-    if case_id in errors:
-        raise errors[case_id]
-    assert case_id in results, f"the fresh process did not report; its stderr:\n{stderr}"
-    result = results[case_id]
-    assert isinstance(result, float), result
-    assert result < 1e-6, f"outputs differ by {result} after loading"
+    lines = [line for line in (tmp_path / "stdout.txt").read_text().splitlines() if line.startswith("RESULTS ")]
+    assert lines, f"the fresh process did not report; its stderr:\n{(tmp_path / 'stderr.txt').read_text()[-3000:]}"
+    results = json.loads(lines[-1][len("RESULTS "):])
+    assert results == {case_id: pytest.approx(0, abs=1e-6) for case_id, _, _ in ROUND_TRIP_CASES}
 
 
 def test_bidirectional_matches_keras_bidirectional():
