@@ -13,6 +13,10 @@ import json
 import keras
 import numpy as np
 
+# For runs of a few tiny steps: XLA's compile time would dominate them on TensorFlow, while JAX runs op by op
+# (much slower) unless it compiles.
+COMPILE_SHORT_RUNS = keras.backend.backend() == "jax"
+
 
 def functional_wrapper(layer, inputs):
     symbolic = {

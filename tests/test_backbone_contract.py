@@ -23,7 +23,7 @@ from kerasllm.models import (
     list_backbones,
     register_backbone,
 )
-from tests.helpers import assert_round_trips, functional_wrapper
+from tests.helpers import COMPILE_SHORT_RUNS, assert_round_trips, functional_wrapper
 
 VOCAB, HIDDEN, LAYERS, SEQ = 50, 16, 2, 12
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -206,11 +206,10 @@ def repeating_pattern(batch=16, length=SEQ, period=5):
 
 def fit_briefly(model, inputs, targets, steps=20):
     """Runs `steps` Adam steps on one batch; returns the losses of the first and last step."""
-    # XLA compile time would dominate 20 tiny steps on TensorFlow; JAX needs jit to be fast.
     model.compile(
         optimizer=keras.optimizers.Adam(0.01),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=keras.backend.backend() == "jax",
+        jit_compile=COMPILE_SHORT_RUNS,
     )
     # One batch per epoch, so each epoch's loss is the loss of that step before its update.
     history = model.fit(inputs, targets, batch_size=len(targets), epochs=steps, verbose=0)

@@ -9,8 +9,9 @@ import pytest
 
 from kerasllm.errors import RunDirectoryError, TrainingError
 from kerasllm.training import Trainer, open_run
+from tests.helpers import COMPILE_SHORT_RUNS
 
-TINY = {"hidden_dim": 16, "num_layers": 1, "batch_size": 16, "dropout": 0.1,
+TINY = {"hidden_dim": 16, "num_layers": 1, "batch_size": 16, "dropout": 0.1, "jit_compile": COMPILE_SHORT_RUNS,
         "task_options": {"num_train": 128, "num_validation": 32, "num_test": 32}}
 
 
@@ -18,10 +19,14 @@ def config(**changes):
     return {"task": "negation_sentiment", "arch": "gru", "epochs": 2, **TINY, **changes}
 
 
+# The run the module shares (and the resumed run compared with it) compiles on every backend, XLA included.
+COMPILED = config(jit_compile=True)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "gru"
-    metrics = Trainer(config(), run_dir=out).fit()
+    metrics = Trainer(COMPILED, run_dir=out).fit()
     return out, metrics
 
 
@@ -46,7 +51,7 @@ def test_finished_run_is_never_overwritten(finished_run):
     out, _ = finished_run
     before = (out / "metrics.json").read_text()
     with pytest.raises(RunDirectoryError, match="finished"):
-        Trainer(config(), run_dir=out)
+        Trainer(COMPILED, run_dir=out)
     assert (out / "metrics.json").read_text() == before
 
 
@@ -66,14 +71,14 @@ def test_same_seed_same_metrics_and_interrupted_run_resumes(tmp_path, finished_r
 
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(), run_dir=out).fit(callbacks=[StopAfterFirstEpoch()])
+        Trainer(COMPILED, run_dir=out).fit(callbacks=[StopAfterFirstEpoch()])
     assert not (out / "metrics.json").exists()
     state = json.loads((out / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 1 and state["last_checkpoint"] == "epoch-1.keras"
     assert {p.name for p in (out / "checkpoints").glob("*.keras")} == {"epoch-1.keras", "best-epoch-1.keras"}
     with pytest.raises(RunDirectoryError, match="different config"):
-        Trainer(config(hidden_dim=32), run_dir=out)
-    trainer = Trainer(config(), run_dir=out)
+        Trainer({**COMPILED, "hidden_dim": 32}, run_dir=out)
+    trainer = Trainer(COMPILED, run_dir=out)
     assert trainer.run.resuming
     resumed = trainer.fit()
     assert resumed["epochs"] == 2
@@ -85,7 +90,7 @@ def test_same_seed_same_metrics_and_interrupted_run_resumes(tmp_path, finished_r
 
 def test_seq2seq_task_trains_a_causal_lm_scored_on_targets(tmp_path):
     metrics = Trainer({"task": "selective_copy", "arch": "transformer", "steps": 4, "hidden_dim": 16,
-                       "num_layers": 1, "batch_size": 8, "arch_options": {"num_heads": 2},
+                       "num_layers": 1, "batch_size": 8, "arch_options": {"num_heads": 2}, "jit_compile": COMPILE_SHORT_RUNS,
                        "task_options": {"num_train": 64, "num_validation": 16, "num_test": 16}},
                       run_dir=tmp_path / "copy").fit()
     assert metrics["steps"] == 4 and metrics["headline_metric"] == "token_accuracy"
@@ -95,9 +100,10 @@ def test_seq2seq_task_trains_a_causal_lm_scored_on_targets(tmp_path):
 
 def test_lm_loss_is_token_weighted_cross_entropy(tmp_path, shared_data):
     trainer = Trainer({"task": "tiny_shakespeare", "arch": "lstm", "data_dir": str(shared_data),
-                       "steps": 4, "hidden_dim": 16, "num_layers": 1, "batch_size": 8, "max_length": 32},
+                       "steps": 4, "hidden_dim": 16, "num_layers": 1, "batch_size": 8, "max_length": 32,
+                       "jit_compile": COMPILE_SHORT_RUNS},
                       run_dir=tmp_path / "lm")
-    metrics = trainer.fit()
+    metrics = trainer.fit(evaluate=("validation",))  # the test split is not what this checks
     encoded = trainer.encoded("validation")
     subset = slice(0, 50)
     logits = trainer.model.predict({"token_ids": encoded.token_ids[subset],
@@ -151,7 +157,7 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
 
 
 def test_mixed_precision_switch_trains(tmp_path):
-    metrics = Trainer(config(epochs=None, steps=2, mixed_precision=True, jit_compile=False),
+    metrics = Trainer(config(epochs=None, steps=2, mixed_precision=True),
                       run_dir=tmp_path / "bf16").fit()
     assert metrics["steps"] == 2 and math.isfinite(metrics["test_loss"])
 
@@ -210,7 +216,7 @@ def test_fit_can_leave_the_test_split_for_later(tmp_path):
     from kerasllm.errors import ConfigError
 
     out = tmp_path / "validation-only"
-    trainer = Trainer(config(epochs=None, steps=2, jit_compile=False), run_dir=out)
+    trainer = Trainer(config(epochs=None, steps=2), run_dir=out)
     with pytest.raises(ConfigError, match="splits among validation, test"):
         trainer.fit(evaluate=("train",))
     metrics = trainer.fit(verbose=0, evaluate=("validation",))
