@@ -41,3 +41,20 @@ def _offline(monkeypatch):
         raise urllib.error.URLError("network disabled in tests")
 
     monkeypatch.setattr(download, "urlopen", refuse)
+
+
+# Module fixtures that train a run many tests read. With `--dist loadgroup` (setup.cfg) the tests that use one go
+# to the same xdist worker, which trains it once; spread over two workers, each would train it.
+SHARED_RUNS = {"bench", "sweep", "earlier_run", "ptb_run", "ptb_slice", "finished_run", "cnn_run"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for name in sorted(SHARED_RUNS & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.xdist_group(shared_run_group(item.module.__name__, name)))
+
+
+def shared_run_group(module, fixture):
+    """The xdist group of the tests that read `fixture` of `module` (a test module's dotted name)."""
+    return f"{module}.{fixture}"
