@@ -51,10 +51,5 @@ SHARED_RUNS = {"bench", "sweep", "earlier_run", "ptb_run", "ptb_slice", "finishe
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
-        for name in sorted(SHARED_RUNS & set(getattr(item, "fixturenames", ()))):
-            item.add_marker(pytest.mark.xdist_group(shared_run_group(item.module.__name__, name)))
-
-
-def shared_run_group(module, fixture):
-    """The xdist group of the tests that read `fixture` of `module` (a test module's dotted name)."""
-    return f"{module}.{fixture}"
+        for name in SHARED_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}.{name}"))

@@ -90,8 +90,9 @@ def test_same_seed_same_metrics_and_interrupted_run_resumes(tmp_path, finished_r
 
 def test_seq2seq_task_trains_a_causal_lm_scored_on_targets(tmp_path):
     metrics = Trainer({"task": "selective_copy", "arch": "transformer", "steps": 4, "hidden_dim": 16,
-                       "num_layers": 1, "batch_size": 8, "arch_options": {"num_heads": 2}, "jit_compile": COMPILE_SHORT_RUNS,
-                       "task_options": {"num_train": 64, "num_validation": 16, "num_test": 16}},
+                       "num_layers": 1, "batch_size": 8, "arch_options": {"num_heads": 2},
+                       "task_options": {"num_train": 64, "num_validation": 16, "num_test": 16},
+                       "jit_compile": COMPILE_SHORT_RUNS},
                       run_dir=tmp_path / "copy").fit()
     assert metrics["steps"] == 4 and metrics["headline_metric"] == "token_accuracy"
     assert 0.0 <= metrics["test_token_accuracy"] <= 1.0
