@@ -176,6 +176,13 @@ def _add_bench(subparsers):
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N disjoint slices of the runs (one per "
                                                   "machine, same --out); `kerasllm report OUT` merges them")
     p.add_argument("--distribution", choices=["data_parallel"], help=DISTRIBUTION_HELP + " (every run)")
+    executors = p.add_argument_group("running the runs elsewhere")
+    executors.add_argument("--executor", default="serial", choices=["serial", "ray"],
+                           help="serial (default): one run after another here; ray: each group of runs as a Ray "
+                                "task on the cluster RAY_ADDRESS names (or a local one); OUT must be on a shared "
+                                "file system (pip install \"kerasllm[ray]\")")
+    executors.add_argument("--ray-cpus", type=_positive(float), metavar="N", help="CPUs per Ray task (default 1)")
+    executors.add_argument("--ray-gpus", type=_positive(float), metavar="N", help="GPUs per Ray task (default 0)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their settings, train nothing")
     _add_verbose(p)
     p.set_defaults(run=_bench, check=_check_bench_names)
@@ -473,7 +480,7 @@ def _bench_display(args):
 
 
 def _bench(args):
-    from kerasllm.bench import default_bench_path, load_suite, plan, run_bench, select
+    from kerasllm.bench import default_bench_path, load_suite, plan, select
     from kerasllm.bench.suite import first_and_confirming
     from kerasllm.bench.lr_sweep import entries_text
 
@@ -506,7 +513,14 @@ def _bench(args):
         for label, arch, seed in confirming:
             print(f"{label}/{arch}/lr<selected>/seed{seed}  after the sweep, at the rate it selects")
         return
-    result = run_bench(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args), shard=shard)
+    from kerasllm.bench.executors import EXECUTORS
+
+    resources = {key: value for key, value in (("cpus_per_task", args.ray_cpus), ("gpus_per_task", args.ray_gpus))
+                 if value is not None}
+    if resources and args.executor != "ray":
+        raise _usage_error("--ray-cpus and --ray-gpus size the tasks of --executor ray: add --executor ray.")
+    result = EXECUTORS.get(args.executor)(suite, out, command=["kerasllm", *sys.argv[1:]], display=_bench_display(args),
+                                          shard=shard, **resources)
     if result.failed and len(result.failed) == len(result.outcomes):
         from kerasllm.errors import TrainingError
 

@@ -45,7 +45,8 @@ def _offline(monkeypatch):
 
 # Module fixtures that train a run many tests read. With `--dist loadgroup` (setup.cfg) the tests that use one go
 # to the same xdist worker, which trains it once; spread over two workers, each would train it.
-SHARED_RUNS = {"bench", "sweep", "earlier_run", "ptb_run", "ptb_slice", "finished_run", "cnn_run"}
+SHARED_RUNS = {"bench", "sweep", "earlier_run", "ptb_run", "ptb_slice", "finished_run", "cnn_run",
+               "serial_bench"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

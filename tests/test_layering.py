@@ -38,6 +38,7 @@ LAZY_IMPORTS_ALLOWED = {
     "kerasllm.bench.plots": {"matplotlib", "matplotlib.backends.backend_agg", "matplotlib.figure"},  # plots only
     "kerasllm.training.distribution": {"tensorflow", "jax"},  # the engine of the backend in use (MirroredStrategy, jax.process_count)
     "kerasllm.bench.callbacks": {"jax"},  # a GPU's own allocator peak, on the JAX backend only
+    "kerasllm.bench.ray_executor": {"ray"},  # an optional extra: `pip install "kerasllm[ray]"`
 }
 
 

@@ -141,7 +141,7 @@ def write_experiment(task_dir, metrics):
     names = sorted({name for run in metrics for name in run} - set(HEADLINES))
     columns = [*HEADLINES, *names, STILL_IMPROVING]
     for old in task_dir.glob(f"*{EXPERIMENT_FILE_SUFFIX}"):
-        old.unlink()
+        old.unlink(missing_ok=True)  # another shard of the bench may have replaced it already
     with summary_writer(task_dir, filename_suffix=EXPERIMENT_FILE_SUFFIX) as writer:
         writer.hparams_config([HParam(name) for name in HPARAM_NAMES],
                               [Metric(f"final/{name}", display_name=name) for name in columns])

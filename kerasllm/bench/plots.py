@@ -25,6 +25,7 @@ import pathlib
 import re
 
 from kerasllm.models import list_backbones
+from kerasllm.training.run_dir import temporary_path
 
 
 def _figure(width, height):
@@ -47,7 +48,7 @@ def _colors(archs):
 
 def _save(figure, path):
     path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
+    tmp = temporary_path(path, ".tmp.png")
     figure.savefig(tmp, format="png", bbox_inches="tight")
     os.replace(tmp, path)
     return path

@@ -39,6 +39,7 @@ from kerasllm.bench.results import (
 )
 from kerasllm.bench.stats import mean_std, welch_t_test
 from kerasllm.errors import ConfigError
+from kerasllm.training.run_dir import temporary_path
 
 SIGNIFICANCE_LEVEL = 0.05
 MIN_SEEDS_FOR_TEST = 3
@@ -47,7 +48,7 @@ MIN_SEEDS_FOR_TEST = 3
 def write_text_atomic(path, text):
     """Writes text to a temporary file beside `path`, then renames it over `path`."""
     path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_path(path)
     with open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(text)
         f.flush()

@@ -359,6 +359,21 @@ def run_bench(suite, out, log=print, command=None, display=None, shard=None):
                     "the selected rates on the test split")
         trusted = {path for run in runs for path in run.config.import_paths()}
         evaluate_selected(out, trusted=trusted, log=display.log, cells={(run.label, run.arch) for run in runs})
+    outputs = write_bench_outputs(suite, out, display, runs)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        display.log(f"{len(failed)} of {len(runs)} runs failed (errors above and in results.md); rerun the same "
+                    "command to retry them.")
+    return BenchResult(out, outcomes, outputs)
+
+
+def write_bench_outputs(suite, out, display, runs=None):
+    """The report of a bench folder: one HParams experiment per task folder, then results.csv, results.md and the
+    plots of every finished run, shown through `display`. `runs`: the bench's runs (default: planned again, the
+    confirming seeds of a sweep included). Returns the `ReportOutputs`."""
+    if runs is None:
+        planned = plan(suite, out)
+        runs = first_and_confirming(planned)[0] + confirmation_runs(planned, out)
     labels = list(dict.fromkeys(run.label for run in runs))
     for label in labels:  # one HParams experiment per task folder
         write_experiment(out / label, [final_metrics(read_json(run.path / "metrics.json")) for run in runs
@@ -370,8 +385,4 @@ def run_bench(suite, out, log=print, command=None, display=None, shard=None):
     display.log(f"wrote {outputs.csv}, {outputs.markdown_path} and {len(outputs.plots)} plots in {out / 'plots'}")
     for label in labels:
         display.log(f"compare the architectures of {label}: tensorboard --logdir {shlex.quote(str(out / label))}")
-    failed = [o for o in outcomes if o.status == "failed"]
-    if failed:
-        display.log(f"{len(failed)} of {len(runs)} runs failed (errors above and in results.md); rerun the same "
-                    "command to retry them.")
-    return BenchResult(out, outcomes, outputs)
+    return outputs

@@ -42,11 +42,15 @@ def _root_cell(suite, label):
     return label
 
 
+def shard_groups(runs, suite):
+    """The groups of runs that must stay together, in plan order: `(first cell of the chain, arch)` each."""
+    return list(dict.fromkeys((_root_cell(suite, run.label), run.arch) for run in runs))
+
+
 def shard_runs(runs, suite, shard):
     """The planned runs of shard `(index, count)`: every `count`-th group of runs that must stay together."""
     index, count = shard
-    groups = list(dict.fromkeys((_root_cell(suite, run.label), run.arch) for run in runs))
-    mine = {group for position, group in enumerate(groups) if position % count == index - 1}
+    mine = {group for position, group in enumerate(shard_groups(runs, suite)) if position % count == index - 1}
     return [run for run in runs if (_root_cell(suite, run.label), run.arch) in mine]
 
 

@@ -64,6 +64,13 @@ def disk_write_error(path, error):
     return DiskWriteError(f"Cannot write {path}: {error.strerror or error}. {fix}")
 
 
+def temporary_path(path, suffix=".tmp"):
+    """The name an atomic write of `path` writes first: beside it, hidden, and this process's own, so two
+    processes writing one file at once (shards of a bench finishing together) never share it."""
+    path = pathlib.Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}{suffix}")
+
+
 def write_json_atomic(path, payload):
     """Writes JSON to a temporary file in the same folder, then renames it over `path`.
 
@@ -71,7 +78,7 @@ def write_json_atomic(path, payload):
     file is removed and a `DiskWriteError` says what to do.
     """
     path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_path(path)
     with deferred_interrupts():
         try:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -110,7 +117,7 @@ def default_run_path(config, root="runs"):
 
 
 def _is_temporary(path):
-    """Temporary files of atomic writes: `.name.tmp`, `name.tmp`, `name.tmp.keras`."""
+    """Temporary files of atomic writes: `.name.<pid>.tmp`, `name.tmp`, `name.tmp.keras`."""
     return ".tmp" in path.name
 
 
