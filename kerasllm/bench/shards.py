@@ -42,16 +42,21 @@ def _root_cell(suite, label):
     return label
 
 
+def _group_of(suite, run):
+    """The group a run stays with: `(first cell of its chain, arch)`."""
+    return _root_cell(suite, run.label), run.arch
+
+
 def shard_groups(runs, suite):
-    """The groups of runs that must stay together, in plan order: `(first cell of the chain, arch)` each."""
-    return list(dict.fromkeys((_root_cell(suite, run.label), run.arch) for run in runs))
+    """The groups of runs that must stay together, in plan order (`_group_of` each)."""
+    return list(dict.fromkeys(_group_of(suite, run) for run in runs))
 
 
 def shard_runs(runs, suite, shard):
     """The planned runs of shard `(index, count)`: every `count`-th group of runs that must stay together."""
     index, count = shard
     mine = {group for position, group in enumerate(shard_groups(runs, suite)) if position % count == index - 1}
-    return [run for run in runs if (_root_cell(suite, run.label), run.arch) in mine]
+    return [run for run in runs if _group_of(suite, run) in mine]
 
 
 def shard_file_name(shard):
