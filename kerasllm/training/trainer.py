@@ -187,6 +187,10 @@ class Trainer:
             jit_compile=(True if keras.backend.backend() == "tensorflow" else "auto") if c.jit_compile else False,
             steps_per_execution=largest_divisor(math.gcd(period, validation or period), c.steps_per_execution),
         )
+        if model.built:
+            # Built now, not inside the first traced step: on TensorFlow, a variable created while tracing makes
+            # tf.function trace the whole training step a second time (one trace, not two, is seconds per run).
+            model.optimizer.build(model.trainable_variables)
         _set_groups(model)
 
     # ---------------------------------------------------------------------------- loops
